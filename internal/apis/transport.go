@@ -1,0 +1,136 @@
+package apis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Limiter is what a client needs from a rate limiter: Wait before each request,
+// Observe after each response. *limiter.Limiter implements it. Wait returns an
+// error matching ErrRateLimited (with a RetryAfter hint) when the wait would be
+// longer than the caller should hold on, or ctx's error.
+type Limiter interface {
+	Wait(ctx context.Context) error
+	Observe(status int, header http.Header)
+}
+
+// Observer receives one call per HTTP exchange, for metrics: the API, the
+// operation ("POST /subscriber"), the status (0 when no response arrived) and
+// how long the exchange took. It must be safe for concurrent use.
+type Observer func(api, op string, status int, took time.Duration)
+
+// MaxBodyBytes bounds how much of a response body is read (8 MiB).
+const MaxBodyBytes = 8 << 20
+
+// DefaultTimeout is the per-request timeout of NewHTTPClient.
+const DefaultTimeout = 30 * time.Second
+
+// NewHTTPClient returns an *http.Client with the given overall timeout
+// (DefaultTimeout when zero), keep-alive connections and bounded dial and TLS
+// handshake times. One should be shared by all clients of a process.
+func NewHTTPClient(timeout time.Duration) *http.Client {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Timeout: timeout, Transport: tr}
+}
+
+// Transport sends requests for one API client. The zero value is not usable;
+// set API and HTTP at least. It is safe for concurrent use.
+type Transport struct {
+	API      string       // name used in errors and metrics
+	HTTP     *http.Client // required
+	Limiter  Limiter      // optional; nil sends without waiting
+	Observer Observer     // optional
+}
+
+// Do waits on the limiter, sends req, reads the whole body (up to
+// MaxBodyBytes), hands status and headers to the limiter, and returns the
+// response with its body already read and closed. A request that got no
+// response, or whose body could not be read, returns an *Error of class
+// ErrTransient (or ctx's error when ctx is done). Non-2xx statuses are NOT
+// turned into errors here: each client decodes its API's error body itself.
+func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http.Response, []byte, error) {
+	if t.Limiter != nil {
+		if err := t.Limiter.Wait(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
+	start := time.Now()
+	resp, err := t.HTTP.Do(req.WithContext(ctx))
+	if err != nil {
+		t.observe(op, 0, start)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, &Error{API: t.API, Op: op, Class: ErrTransient, Err: scrub(err)}
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
+	resp.Body.Close()
+	t.observe(op, resp.StatusCode, start)
+	if t.Limiter != nil {
+		t.Limiter.Observe(resp.StatusCode, resp.Header)
+	}
+	if rerr != nil {
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		return nil, nil, &Error{API: t.API, Op: op, Status: 0, Class: ErrTransient, Err: fmt.Errorf("reading body after status %d: %w", resp.StatusCode, scrub(rerr))}
+	}
+	return resp, body, nil
+}
+
+func (t *Transport) observe(op string, status int, start time.Time) {
+	if t.Observer != nil {
+		t.Observer(t.API, op, status, time.Since(start))
+	}
+}
+
+// scrub drops the method and URL that *url.Error prepends (Op already says
+// what was being done) and keeps the cause.
+func scrub(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// WaitHint reads how long a response asks the caller to wait: Retry-After
+// (seconds or HTTP date), else X-RateLimit-Reset (Unix seconds) when the
+// status is 429 or X-RateLimit-Remaining is 0. Zero when it says nothing usable.
+func WaitHint(status int, h http.Header, now time.Time) time.Duration {
+	if v := h.Get("Retry-After"); v != "" {
+		if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 && s < 1e9 {
+			return time.Duration(s * float64(time.Second))
+		}
+		if t, err := http.ParseTime(v); err == nil && t.After(now) {
+			return t.Sub(now)
+		}
+	}
+	if status == http.StatusTooManyRequests || h.Get("X-RateLimit-Remaining") == "0" {
+		if v := h.Get("X-RateLimit-Reset"); v != "" {
+			if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > now.Unix() && s < now.Unix()+1e8 {
+				return time.Unix(s, 0).Sub(now)
+			}
+		}
+	}
+	return 0
+}

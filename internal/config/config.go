@@ -1,0 +1,96 @@
+// Package config is crmsync's environment contract: every variable the
+// worker and enqueue read, its default, and its validation. The table in
+// README.md is the user's view of the same fields.
+//
+// Load reads variables (secrets also from NAME_FILE), applies defaults and
+// validates; its error is one line naming the variable and what is wrong,
+// and never contains a secret's value.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole environment of a crmsync process. Field names are
+// unique so errors can be mapped back to their variable.
+type Config struct {
+	// NATS. Empty NATSURL starts an embedded JetStream server.
+	NATSURL      string `env:"NATS_URL"`
+	NATSCreds    string `env:"NATS_CREDS"`    // path to a .creds file
+	NATSNKey     string `env:"NATS_NKEY"`     // path to an nkey seed file
+	NATSUser     string `env:"NATS_USER"`     // user for user/password auth
+	NATSPassword string `env:"NATS_PASSWORD"` // secret
+	NATSCA       string `env:"NATS_CA"`       // path to a CA bundle
+	NATSCert     string `env:"NATS_CERT"`     // path to a client certificate
+	NATSKey      string `env:"NATS_KEY"`      // path to the client certificate's key
+
+	EmbeddedNATSAddr  string `env:"EMBEDDED_NATS_ADDR" envDefault:"127.0.0.1:4222"`
+	EmbeddedNATSStore string `env:"EMBEDDED_NATS_STORE" envDefault:"./data/nats"`
+
+	// Worker.
+	Concurrency     int           `env:"WORKER_CONCURRENCY" envDefault:"8"`
+	AckWait         time.Duration `env:"WORKER_ACK_WAIT" envDefault:"60s"`
+	MaxAttempts     int           `env:"WORKER_MAX_ATTEMPTS" envDefault:"8"`
+	ShutdownGrace   time.Duration `env:"WORKER_SHUTDOWN_GRACE" envDefault:"30s"`
+	MaxJobBytes     int           `env:"WORKER_MAX_JOB_BYTES" envDefault:"1048576"`
+	MaxJobItems     int           `env:"WORKER_MAX_JOB_ITEMS" envDefault:"10000"`
+	RetryBaseDelay  time.Duration `env:"WORKER_RETRY_BASE" envDefault:"2s"`
+	RetryMaxDelay   time.Duration `env:"WORKER_RETRY_MAX" envDefault:"5m"`
+	HoldRateLimit   time.Duration `env:"WORKER_RATE_LIMIT_HOLD" envDefault:"10s"`
+	DuplicateWindow time.Duration `env:"JOBS_DUPLICATE_WINDOW" envDefault:"1h"`
+	ResultsMaxAge   time.Duration `env:"RESULTS_MAX_AGE" envDefault:"168h"`
+	DLQMaxAge       time.Duration `env:"DLQ_MAX_AGE" envDefault:"720h"`
+	LimiterMaxBlock time.Duration `env:"LIMITER_MAX_BLOCK" envDefault:"1h"`
+	HTTPTimeout     time.Duration `env:"HTTP_TIMEOUT" envDefault:"30s"`
+
+	HTTPAddr  string `env:"HTTP_ADDR" envDefault:":8080"`
+	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
+	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
+
+	// KlickTipp.
+	KlickTippBaseURL      string  `env:"KLICKTIPP_BASE_URL" envDefault:"https://api.klicktipp.com"`
+	KlickTippUsername     string  `env:"KLICKTIPP_USERNAME"`
+	KlickTippPassword     string  `env:"KLICKTIPP_PASSWORD"`      // secret
+	KlickTippDeveloperKey string  `env:"KLICKTIPP_DEVELOPER_KEY"` // secret
+	KlickTippCustomerKey  string  `env:"KLICKTIPP_CUSTOMER_KEY"`  // secret
+	KlickTippRate         float64 `env:"KLICKTIPP_RATE" envDefault:"10"`
+	KlickTippBurst        int     `env:"KLICKTIPP_BURST" envDefault:"10"`
+
+	// Klipy CRM.
+	KlipyBaseURL string  `env:"KLIPY_BASE_URL" envDefault:"https://api.klipy.ai/api/v1"`
+	KlipyAPIKey  string  `env:"KLIPY_API_KEY"` // secret
+	KlipyRate    float64 `env:"KLIPY_RATE" envDefault:"3.3"`
+	KlipyBurst   int     `env:"KLIPY_BURST" envDefault:"10"`
+
+	// ClickyID.
+	ClickyIDBaseURL string  `env:"CLICKYID_BASE_URL" envDefault:"https://clickyid.com/api/v1"`
+	ClickyIDAPIKey  string  `env:"CLICKYID_API_KEY"` // secret
+	ClickyIDRate    float64 `env:"CLICKYID_RATE" envDefault:"0.27"`
+	ClickyIDBurst   int     `env:"CLICKYID_BURST" envDefault:"5"`
+
+	AccountsFile      string `env:"ACCOUNTS_FILE"`
+	AllowInsecureHTTP bool   `env:"ALLOW_INSECURE_HTTP" envDefault:"false"`
+}
+
+// Secrets lists the variables whose values are secret. Each may instead be
+// given as NAME_FILE, the path of a file holding the value (a trailing
+// newline is trimmed). Their values never appear in logs or errors.
+var Secrets = []string{
+	"NATS_PASSWORD",
+	"KLICKTIPP_PASSWORD", "KLICKTIPP_DEVELOPER_KEY", "KLICKTIPP_CUSTOMER_KEY",
+	"KLIPY_API_KEY", "CLICKYID_API_KEY",
+}
+
+// Embedded reports whether the worker should start its own NATS server.
+func (c *Config) Embedded() bool { return c.NATSURL == "" }
+
+// SecretValues returns the non-empty secret values, for redaction.
+func (c *Config) SecretValues() []string {
+	var out []string
+	for _, s := range []string{c.NATSPassword, c.KlickTippPassword, c.KlickTippDeveloperKey, c.KlickTippCustomerKey, c.KlipyAPIKey, c.ClickyIDAPIKey} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,125 @@
+package config_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"crmsync/internal/config"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(nil)
+	if err != nil {
+		t.Fatalf("Load(empty): %v", err)
+	}
+	if !c.Embedded() || c.EmbeddedNATSAddr != "127.0.0.1:4222" || c.EmbeddedNATSStore != "./data/nats" {
+		t.Errorf("NATS defaults: %+v", c)
+	}
+	if c.Concurrency != 8 || c.AckWait != 60*time.Second || c.MaxAttempts != 8 || c.ShutdownGrace != 30*time.Second {
+		t.Errorf("worker defaults: %d %s %d %s", c.Concurrency, c.AckWait, c.MaxAttempts, c.ShutdownGrace)
+	}
+	if c.HTTPAddr != ":8080" || c.KlickTippBaseURL != "https://api.klicktipp.com" || c.KlipyRate != 3.3 || c.ClickyIDRate != 0.27 || c.ClickyIDBurst != 5 {
+		t.Errorf("other defaults: %+v", c)
+	}
+}
+
+func TestLoadRejectsBadValues(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		env  []string
+		want string // the variable the one-line error must start with
+	}{
+		{[]string{"WORKER_CONCURRENCY=abc"}, "WORKER_CONCURRENCY: not a valid integer"},
+		{[]string{"WORKER_CONCURRENCY=0"}, "WORKER_CONCURRENCY: must be at least 1"},
+		{[]string{"NATS_URL=nats://:bad"}, "NATS_URL: "},
+		{[]string{"NATS_URL=http://localhost:4222"}, "NATS_URL: "},
+		{[]string{"KLICKTIPP_BASE_URL=http://example.com"}, "KLICKTIPP_BASE_URL: "},
+		{[]string{"KLIPY_BASE_URL=ftp://x"}, "KLIPY_BASE_URL: "},
+		{[]string{"CLICKYID_RATE=-1"}, "CLICKYID_RATE: "},
+		{[]string{"WORKER_ACK_WAIT=soon"}, "WORKER_ACK_WAIT: not a valid duration"},
+		{[]string{"WORKER_SHUTDOWN_GRACE=-5s"}, "WORKER_SHUTDOWN_GRACE: "},
+		{[]string{"LOG_LEVEL=loud"}, "LOG_LEVEL: "},
+		{[]string{"LOG_FORMAT=xml"}, "LOG_FORMAT: "},
+		{[]string{"HTTP_ADDR=8080"}, "HTTP_ADDR: "},
+		{[]string{"ALLOW_INSECURE_HTTP=perhaps"}, "ALLOW_INSECURE_HTTP: "},
+		{[]string{"KLICKTIPP_DEVELOPER_KEY=abc"}, "KLICKTIPP_DEVELOPER_KEY: "},
+		{[]string{"NATS_USER=u"}, "NATS_USER: "},
+		{[]string{"ACCOUNTS_FILE=/nonexistent/accounts.json"}, "ACCOUNTS_FILE: "},
+		{[]string{"KLIPY_API_KEY_FILE=/nonexistent/key"}, "KLIPY_API_KEY_FILE: "},
+	}
+	for _, tc := range cases {
+		_, err := config.Load(tc.env)
+		if err == nil {
+			t.Errorf("Load(%v): no error", tc.env)
+			continue
+		}
+		var ce *config.Error
+		if !errors.As(err, &ce) {
+			t.Errorf("Load(%v): %T, want *config.Error", tc.env, err)
+		}
+		if !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("Load(%v) = %q, want one line starting %q", tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestLoadAllowsInsecureWhenAsked(t *testing.T) {
+	t.Parallel()
+	if _, err := config.Load([]string{"KLICKTIPP_BASE_URL=http://127.0.0.1:9000"}); err != nil {
+		t.Errorf("loopback http refused: %v", err)
+	}
+	if _, err := config.Load([]string{"KLICKTIPP_BASE_URL=http://example.com", "ALLOW_INSECURE_HTTP=true"}); err != nil {
+		t.Errorf("ALLOW_INSECURE_HTTP ignored: %v", err)
+	}
+}
+
+func TestSecretFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key")
+	if err := os.WriteFile(path, []byte("canary-secret-7f3a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load([]string{"KLIPY_API_KEY_FILE=" + path})
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.KlipyAPIKey != "canary-secret-7f3a" {
+		t.Errorf("KlipyAPIKey = %q", c.KlipyAPIKey)
+	}
+	_, err = config.Load([]string{"KLIPY_API_KEY_FILE=" + path, "KLIPY_API_KEY=other"})
+	if err == nil || !strings.HasPrefix(err.Error(), "KLIPY_API_KEY_FILE: ") {
+		t.Errorf("both set: %v", err)
+	}
+}
+
+func TestErrorsNeverContainSecrets(t *testing.T) {
+	t.Parallel()
+	const canary = "canary-9b1e-secret"
+	envs := [][]string{
+		{"NATS_URL=nats://user:" + canary + "@:bad"},
+		{"NATS_URL=http://user:" + canary + "@host:4222"},
+		{"KLICKTIPP_BASE_URL=http://u:" + canary + "@example.com"},
+		{"KLICKTIPP_DEVELOPER_KEY=" + canary},
+		{"NATS_PASSWORD=" + canary},
+	}
+	for _, e := range envs {
+		_, err := config.Load(e)
+		if err == nil {
+			t.Errorf("Load(%v): no error", e)
+			continue
+		}
+		if strings.Contains(err.Error(), canary) {
+			t.Errorf("error leaks the secret: %q", err)
+		}
+	}
+}

@@ -40,6 +40,7 @@ type Config struct {
 	DuplicateWindow time.Duration `env:"JOBS_DUPLICATE_WINDOW" envDefault:"1h"`
 	ResultsMaxAge   time.Duration `env:"RESULTS_MAX_AGE" envDefault:"168h"`
 	DLQMaxAge       time.Duration `env:"DLQ_MAX_AGE" envDefault:"720h"`
+	StreamReplicas  int           `env:"STREAM_REPLICAS" envDefault:"1"`
 	LimiterMaxBlock time.Duration `env:"LIMITER_MAX_BLOCK" envDefault:"1h"`
 	HTTPTimeout     time.Duration `env:"HTTP_TIMEOUT" envDefault:"30s"`
 

@@ -152,13 +152,13 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, p := range []struct {
-		v string
-		n int
+		v   string
+		n   int
 		min int
 	}{
 		{"WORKER_CONCURRENCY", c.Concurrency, 1}, {"WORKER_MAX_ATTEMPTS", c.MaxAttempts, 1},
 		{"WORKER_MAX_JOB_BYTES", c.MaxJobBytes, 1024}, {"WORKER_MAX_JOB_ITEMS", c.MaxJobItems, 1},
-		{"KLICKTIPP_BURST", c.KlickTippBurst, 1}, {"KLIPY_BURST", c.KlipyBurst, 1}, {"CLICKYID_BURST", c.ClickyIDBurst, 1},
+		{"STREAM_REPLICAS", c.StreamReplicas, 1}, {"KLICKTIPP_BURST", c.KlickTippBurst, 1}, {"KLIPY_BURST", c.KlipyBurst, 1}, {"CLICKYID_BURST", c.ClickyIDBurst, 1},
 	} {
 		if p.n < p.min {
 			return bad(p.v, "must be at least %d, got %d", p.min, p.n)

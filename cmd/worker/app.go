@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"crmsync/internal/broker"
+	"crmsync/internal/config"
+	"crmsync/internal/jobs"
+	"crmsync/internal/metrics"
+)
+
+// Main is the worker program: Run serves until ctx is done, Close releases
+// what Run started. End-to-end tests run it on :0 with a temp store dir.
+type Main struct {
+	cfg     *config.Config
+	sandbox bool
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	metrics *metrics.Metrics
+	ready   readiness
+
+	// Set by Run, for tests.
+	httpAddr chan string // receives the HTTP listener's address once serving
+	natsURL  chan string // receives the URL of the embedded server, if one is started
+	bound    chan struct{} // closed once the streams and consumer are bound
+
+	embedded *broker.Embedded
+	nc       *nats.Conn
+	httpSrv  *http.Server
+	closers  []func() error
+}
+
+// NewMain prepares a worker from a validated configuration; logs go to w.
+func NewMain(cfg *config.Config, sandbox bool, w io.Writer) *Main {
+	lvl, _ := config.ParseLevel(cfg.LogLevel)
+	var h slog.Handler
+	hopts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, hopts)
+	} else {
+		h = slog.NewTextHandler(w, hopts)
+	}
+	log := slog.New(h)
+	if sandbox {
+		log = log.With("sandbox", true)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Main{
+		cfg: cfg, sandbox: sandbox, log: log, reg: reg, metrics: metrics.New(reg),
+		httpAddr: make(chan string, 1), natsURL: make(chan string, 1), bound: make(chan struct{}),
+	}
+}
+
+// Run starts the HTTP server, NATS (embedded or dialled), the streams and
+// the runner, and serves until ctx is done; then it shuts down gracefully.
+// It returns nil after a clean shutdown.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.serveHTTP(); err != nil {
+		return err
+	}
+	if err := m.connect(); err != nil {
+		return err
+	}
+	js, err := jetstream.New(m.nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	cons, err := m.bind(ctx, js)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before NATS came up: a clean exit
+		}
+		return err
+	}
+	return m.work(ctx, js, cons)
+}
+
+func (m *Main) serveHTTP() error {
+	ln, err := net.Listen("tcp", m.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP_ADDR %s: %w", m.cfg.HTTPAddr, err)
+	}
+	m.httpSrv = &http.Server{
+		Handler:           routes(m.reg, &m.ready, m.sandboxRoutes()),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	m.httpAddr <- ln.Addr().String()
+	m.log.Info("http listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics")
+	go func() {
+		if err := m.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (m *Main) hooks() broker.Hooks {
+	return broker.Hooks{
+		Connected:    func() { m.metrics.NATSConnected.Set(1) },
+		Disconnected: func(error) { m.metrics.NATSConnected.Set(0) },
+		Reconnected: func() {
+			m.metrics.NATSConnected.Set(1)
+			m.metrics.NATSReconnects.Inc()
+		},
+	}
+}
+
+func (m *Main) connect() error {
+	c := m.cfg
+	if c.Embedded() {
+		e, err := broker.StartEmbedded(c.EmbeddedNATSAddr, c.EmbeddedNATSStore)
+		if err != nil {
+			return err
+		}
+		m.embedded = e
+		m.natsURL <- e.ClientURL()
+		m.log.Info("embedded nats started", "url", e.ClientURL(), "store", c.EmbeddedNATSStore)
+		nc, err := broker.ConnectEmbedded(e, "crmsync-worker", m.log, m.hooks())
+		if err != nil {
+			return fmt.Errorf("connecting to embedded nats: %w", err)
+		}
+		m.nc = nc
+	} else {
+		nc, err := broker.Connect(context.Background(), broker.Config{
+			URL: c.NATSURL, Creds: c.NATSCreds, NKey: c.NATSNKey, User: c.NATSUser, Password: c.NATSPassword,
+			CA: c.NATSCA, Cert: c.NATSCert, Key: c.NATSKey, Name: "crmsync-worker",
+		}, true, m.log, m.hooks())
+		if err != nil {
+			return err
+		}
+		m.nc = nc
+	}
+	if m.nc.IsConnected() {
+		m.metrics.NATSConnected.Set(1)
+	}
+	m.ready.set(m.nc, false, "")
+	return nil
+}
+
+// bind creates or updates the streams and the consumer, retrying with
+// backoff until it succeeds or ctx is done (NATS may not be up yet).
+func (m *Main) bind(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	sc := jobs.StreamConfig{
+		DuplicateWindow: m.cfg.DuplicateWindow, ResultsMaxAge: m.cfg.ResultsMaxAge, DLQMaxAge: m.cfg.DLQMaxAge,
+		Replicas: m.cfg.StreamReplicas, AckWait: m.cfg.AckWait,
+	}
+	delay := 250 * time.Millisecond
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cons, err := jobs.Setup(sctx, js, sc)
+		cancel()
+		if err == nil {
+			m.ready.set(m.nc, true, "")
+			close(m.bound)
+			m.log.Info("streams bound", "streams", []string{jobs.JobsStream, jobs.ResultsStream, jobs.DLQStream}, "consumer", jobs.Consumer)
+			return cons, nil
+		}
+		m.ready.set(m.nc, false, "binding streams: "+err.Error())
+		m.log.Warn("cannot bind streams yet; retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// Close stops the HTTP server, drains NATS and shuts the embedded server
+// down, in that order. It is safe to call after a failed Run.
+func (m *Main) Close() error {
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		errs = append(errs, m.closers[i]())
+	}
+	if m.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.httpSrv.Shutdown(ctx))
+		cancel()
+	}
+	if m.nc != nil {
+		m.drain()
+	}
+	if m.embedded != nil {
+		m.embedded.Shutdown()
+		m.log.Info("embedded nats stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// drain flushes pending publishes and closes the connection, waiting at most 10 s.
+func (m *Main) drain() {
+	closed := make(chan struct{})
+	m.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := m.nc.Drain(); err != nil {
+		m.nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		m.nc.Close()
+	}
+}

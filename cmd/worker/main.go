@@ -1,0 +1,53 @@
+// Command worker is the crmsync worker: it takes sync jobs from NATS
+// JetStream and carries them out against KlickTipp, Klipy CRM and ClickyID.
+//
+// Configuration is read from the environment (see README.md). With no
+// NATS_URL it starts an embedded JetStream server. Exit status: 0 after a
+// clean shutdown, 2 for a bad setting, 1 for any other failure.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"crmsync/internal/config"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ()))
+}
+
+func run(args, environ []string) int {
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	sandbox := fs.Bool("sandbox", false, "serve the three fake APIs in-process and point the clients at them")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(environ)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: bad configuration: "+err.Error())
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	m := NewMain(cfg, *sandbox, os.Stderr)
+	err = m.Run(ctx)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintln(os.Stderr, "worker: bad configuration: "+err.Error())
+			return 2
+		}
+		fmt.Fprintln(os.Stderr, "worker: "+err.Error())
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,151 @@
+package clickyidtest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"crmsync/internal/apis/apistest"
+)
+
+// Scopes an API key can carry.
+const (
+	ScopeTargetGroups = "validate:target-groups"
+	ScopeOffers       = "validate:offers"
+)
+
+// DefaultAPIKey is the seeded key; it carries both scopes.
+const DefaultAPIKey = "ck_live_0123456789abcdef0123456789abcdef01234567"
+
+// Seeded target groups and offer.
+const (
+	TargetGroupUni  = "tg_uni"  // domains uni.example, student.example
+	TargetGroupCorp = "tg_corp" // domain corp.example
+	OfferStudent    = "of_student_discount"
+)
+
+// DefaultRateLimit is the real default: 1,000 requests per hour per key, in
+// fixed windows, with X-RateLimit-* headers on every answer.
+var DefaultRateLimit = apistest.RateLimit{Limit: 1000, Window: time.Hour, Headers: true}
+
+// Server is a running fake. URL is its base URL (http://127.0.0.1:port).
+type Server struct {
+	URL string
+
+	srv     *httptest.Server
+	handler http.Handler
+	rec     apistest.Recorder
+	inj     apistest.Injector
+	lim     apistest.Limiter
+	reqSeq  atomic.Uint64
+
+	mu        sync.Mutex
+	keys      map[string]map[string]bool // key → scopes
+	keyOrder  []string
+	groups    map[string]TargetGroup
+	groupIDs  []string
+	offers    map[string]Offer
+	offerIDs  []string
+	validated int
+}
+
+// Option configures a Server in NewServer.
+type Option func(*Server)
+
+// WithAPIKey adds (or replaces) a key with exactly the given scopes; none
+// means a key that authenticates but may call nothing.
+func WithAPIKey(key string, scopes ...string) Option {
+	return func(s *Server) { s.addKey(key, scopes) }
+}
+
+// WithTargetGroup adds or replaces a target group.
+func WithTargetGroup(tg TargetGroup) Option {
+	return func(s *Server) { s.putGroup(tg) }
+}
+
+// WithOffer adds or replaces an offer.
+func WithOffer(o Offer) Option {
+	return func(s *Server) { s.putOffer(o) }
+}
+
+// WithRateLimit replaces DefaultRateLimit; the zero RateLimit disables it.
+func WithRateLimit(rl apistest.RateLimit) Option {
+	return func(s *Server) { s.lim.Set(rl) }
+}
+
+// WithClock sets the clock of the rate limit's windows (default time.Now),
+// so tests choose where a window ends.
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) { s.lim.Now = now }
+}
+
+// NewServer starts a fake on 127.0.0.1:0 with the seeded state, then applies
+// opts. Close it when done.
+func NewServer(opts ...Option) *Server {
+	s := &Server{
+		keys:   map[string]map[string]bool{},
+		groups: map[string]TargetGroup{},
+		offers: map[string]Offer{},
+	}
+	s.addKey(DefaultAPIKey, []string{ScopeTargetGroups, ScopeOffers})
+	s.putGroup(TargetGroup{ID: TargetGroupUni, Name: "University students", Domains: []string{"uni.example", "student.example"}})
+	s.putGroup(TargetGroup{ID: TargetGroupCorp, Name: "Corporate staff", Domains: []string{"corp.example"}})
+	s.putOffer(Offer{ID: OfferStudent, Name: "Student discount", TargetGroupIDs: []string{TargetGroupUni}})
+	s.lim.Set(DefaultRateLimit)
+	for _, o := range opts {
+		o(s)
+	}
+	s.handler = apistest.Middleware(s.routes(), &s.rec, &s.inj, nil, apistest.Shapes{
+		Failure: func(w http.ResponseWriter, r *http.Request, status int) {
+			s.writeError(w, status, "internal_error", http.StatusText(status))
+		},
+	})
+	s.srv = httptest.NewServer(s.handler)
+	s.URL = s.srv.URL
+	return s
+}
+
+// Handler returns the fake's handler (recording, faults, rate limit and API),
+// for mounting elsewhere, e.g. under http.StripPrefix in sandbox mode.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases hung requests and shuts the listener down.
+func (s *Server) Close() {
+	s.inj.Close()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// Requests returns every request received so far, in arrival order.
+func (s *Server) Requests() []apistest.Request { return s.rec.Requests() }
+
+// Count returns how many requests matched method and path ("" matches any),
+// e.g. Count("POST", "/validate/bulk").
+func (s *Server) Count(method, path string) int { return s.rec.Count(method, path) }
+
+// SetFaults replaces the injected faults; seed makes the draws repeatable.
+func (s *Server) SetFaults(f apistest.Faults, seed uint64) { s.inj.Set(f, seed) }
+
+// FaultsInjected returns how many faults of each kind were injected.
+func (s *Server) FaultsInjected() map[string]int { return s.inj.Injected() }
+
+// SetRateLimit replaces the rate limit and starts fresh windows; the zero
+// RateLimit disables it.
+func (s *Server) SetRateLimit(rl apistest.RateLimit) { s.lim.Set(rl) }
+
+// RateLimited returns how many requests were answered 429.
+func (s *Server) RateLimited() int { return s.lim.Rejected() }
+
+// Validated returns how many emails were validated by successful bulk calls.
+func (s *Server) Validated() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.validated
+}
+
+func (s *Server) nextRequestID() string {
+	return fmt.Sprintf("req_%012x", s.reqSeq.Add(1))
+}

@@ -1,0 +1,209 @@
+package klicktipp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"crmsync/internal/apis"
+)
+
+// Session is what every API call goes through. In session mode it holds the
+// KlickTipp session of one Login; in partner mode it only signs requests.
+//
+// A Session is safe for concurrent use. When a request is denied because the
+// session expired (401, or 403 "API access denied."), the session logs in
+// again once for that occurrence (concurrent callers that saw the same expiry
+// share one relogin) and the request is retried once; a second denial fails
+// with apis.ErrUnauthorized.
+type Session struct {
+	c *Client
+
+	// lock serialises login, relogin and logout; a channel so waiting on it
+	// honours ctx.
+	lock chan struct{}
+
+	mu     sync.Mutex
+	name   string // cookie name, e.g. SSESS...
+	id     string // session id
+	gen    uint64 // bumped on every relogin
+	closed bool
+
+	relogins atomic.Int64
+}
+
+// loginAnswer is the body of POST /account/login.
+type loginAnswer struct {
+	SessID      string `json:"sessid"`
+	SessionName string `json:"session_name"`
+}
+
+// Login opens a session. In session mode it calls POST /account/login once;
+// wrong credentials fail with apis.ErrUnauthorized. In partner mode it makes
+// no call and returns a Session that signs each request with X-Un and X-Ci.
+// The caller must call Logout when done (a no-op in partner mode).
+func (c *Client) Login(ctx context.Context) (*Session, error) {
+	s := &Session{c: c, lock: make(chan struct{}, 1)}
+	if c.mode == ModePartner {
+		return s, nil
+	}
+	name, id, err := c.login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.name, s.id = name, id
+	c.event(SessionOpened)
+	return s, nil
+}
+
+// login calls POST /account/login and returns the cookie name and session id.
+func (c *Client) login(ctx context.Context) (name, id string, err error) {
+	const op = "POST /account/login"
+	in := map[string]string{"username": c.username, "password": c.password}
+	resp, body, err := c.send(ctx, http.MethodPost, "/account/login", in, auth{})
+	if err != nil {
+		return "", "", err
+	}
+	var a loginAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return "", "", decodeErr(op, resp.StatusCode, err)
+	}
+	name, id = strings.TrimSpace(a.SessionName), strings.TrimSpace(a.SessID)
+	if name == "" || id == "" {
+		// Fall back to the Set-Cookie header the API also sends.
+		for _, ck := range resp.Cookies() {
+			if id == "" || ck.Value == id {
+				name, id = ck.Name, ck.Value
+				break
+			}
+		}
+	}
+	if name == "" || id == "" || !validCookie(name, id) {
+		return "", "", &APIError{API: "klicktipp", Op: op, Status: resp.StatusCode, Class: apis.ErrTransient,
+			Message: "login answer has no usable sessid and session_name"}
+	}
+	return name, id, nil
+}
+
+// validCookie reports whether name=id can be sent in a Cookie header as is.
+func validCookie(name, id string) bool {
+	return !strings.ContainsAny(name, "=;, \t\r\n\"") && !strings.ContainsAny(id, ";, \t\r\n\"")
+}
+
+func (c *Client) event(e SessionEvent) {
+	if c.onSession != nil {
+		c.onSession(e)
+	}
+}
+
+// Relogins reports how many times this session was logged in again after it
+// expired.
+func (s *Session) Relogins() int { return int(s.relogins.Load()) }
+
+// Logout closes the session: in session mode it calls POST /account/logout
+// once; later calls do nothing and return nil. In partner mode it only marks
+// the Session closed. The Session is closed even when the call fails (the
+// error is returned); an already expired session counts as logged out. Pass
+// a context that outlives a shutdown (context.WithoutCancel) to log out on
+// every path.
+func (s *Session) Logout(ctx context.Context) error {
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.release()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	a := auth{name: s.name, id: s.id, partner: s.c.mode == ModePartner}
+	s.mu.Unlock()
+	if s.c.mode == ModePartner {
+		return nil
+	}
+	s.c.event(SessionClosed)
+	_, _, err := s.c.send(ctx, http.MethodPost, "/account/logout", nil, a)
+	if errors.Is(err, apis.ErrUnauthorized) {
+		return nil // the session had already expired: nothing left to close
+	}
+	return err
+}
+
+func (s *Session) acquire(ctx context.Context) error {
+	select {
+	case s.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Session) release() { <-s.lock }
+
+// current returns the signing state and its generation.
+func (s *Session) current() (auth, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return auth{}, 0, ErrSessionClosed
+	}
+	return auth{name: s.name, id: s.id, partner: s.c.mode == ModePartner}, s.gen, nil
+}
+
+// relogin logs in again unless another caller already did since generation
+// gen was current.
+func (s *Session) relogin(ctx context.Context, gen uint64) error {
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	defer s.release()
+	s.mu.Lock()
+	closed, cur := s.closed, s.gen
+	s.mu.Unlock()
+	if closed {
+		return ErrSessionClosed
+	}
+	if cur != gen {
+		return nil // someone else already logged in again
+	}
+	name, id, err := s.c.login(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.name, s.id = name, id
+	s.gen++
+	s.mu.Unlock()
+	s.relogins.Add(1)
+	s.c.event(SessionRelogin)
+	return nil
+}
+
+// call sends one request with the session's credentials and, in session
+// mode, logs in again once and retries when the session was denied. It
+// returns the 2xx status and body.
+func (s *Session) call(ctx context.Context, method, path string, in any) (int, []byte, error) {
+	a, gen, err := s.current()
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, body, err := s.c.send(ctx, method, path, in, a)
+	if err != nil && s.c.mode == ModeSession && errors.Is(err, apis.ErrUnauthorized) {
+		if rerr := s.relogin(ctx, gen); rerr != nil {
+			return 0, nil, rerr
+		}
+		if a, _, err = s.current(); err != nil {
+			return 0, nil, err
+		}
+		resp, body, err = s.c.send(ctx, method, path, in, a)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return resp.StatusCode, body, nil
+}

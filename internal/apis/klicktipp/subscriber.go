@@ -1,0 +1,210 @@
+package klicktipp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"crmsync/internal/apis"
+)
+
+// SubscribeRequest is the input of Session.Subscribe.
+type SubscribeRequest struct {
+	Email string
+	// ListID is the opt-in process; 0 sends none, so the account's default
+	// double opt-in applies.
+	ListID int64
+	// TagID is a tag to add; 0 adds none.
+	TagID int64
+	// Fields are data fields by key ("fieldFirstName", "field12345", ...).
+	Fields map[string]string
+}
+
+// Subscriber is a KlickTipp contact as POST /subscriber returns it. Ids
+// arrive as JSON numbers or strings; both are accepted.
+type Subscriber struct {
+	ID     int64  `json:"id"`
+	ListID int64  `json:"listid"`
+	Email  string `json:"email"`
+	// Status as KlickTipp spells it, e.g. "Subscribed" or "Opt-In Pending".
+	Status string `json:"status"`
+	// Tags are the ids of all tags the contact carries, ascending.
+	Tags []int64 `json:"tags"`
+	// Fields holds every "field*" key of the answer (empty values included).
+	Fields map[string]string `json:"fields"`
+}
+
+// UnmarshalJSON decodes KlickTipp's flat subscriber object: ids as numbers
+// or strings, tags as an array (or an object keyed by id), data fields as
+// top-level "field*" keys. Unknown keys are ignored.
+func (s *Subscriber) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	var out Subscriber
+	var id, list flexID
+	if v, ok := raw["id"]; ok {
+		if err := json.Unmarshal(v, &id); err != nil {
+			return fmt.Errorf("subscriber id: %w", err)
+		}
+	}
+	if v, ok := raw["listid"]; ok {
+		if err := json.Unmarshal(v, &list); err != nil {
+			return fmt.Errorf("subscriber listid: %w", err)
+		}
+	}
+	out.ID, out.ListID = int64(id), int64(list)
+	for key, dst := range map[string]*string{"email": &out.Email, "status": &out.Status} {
+		if v, ok := raw[key]; ok {
+			s, ok := scalarString(v)
+			if !ok {
+				return fmt.Errorf("subscriber %s is not a string", key)
+			}
+			*dst = s
+		}
+	}
+	if v, ok := raw["tags"]; ok {
+		tags, err := decodeTagIDs(v)
+		if err != nil {
+			return fmt.Errorf("subscriber tags: %w", err)
+		}
+		out.Tags = tags
+	}
+	if v, ok := raw["fields"]; ok && len(bytes.TrimSpace(v)) > 0 && bytes.TrimSpace(v)[0] == '{' {
+		// Our own encoding of Subscriber nests the fields.
+		if m, err := decodeStringMap(v); err == nil && len(m) > 0 {
+			out.Fields = m
+		}
+	}
+	for k, v := range raw {
+		if !strings.HasPrefix(k, "field") || k == "fields" {
+			continue
+		}
+		if fs, ok := scalarString(v); ok {
+			if out.Fields == nil {
+				out.Fields = map[string]string{}
+			}
+			out.Fields[k] = fs
+		}
+	}
+	*s = out
+	return nil
+}
+
+// decodeTagIDs reads ["17","18"], [17,18], {"17": ...} or null.
+func decodeTagIDs(v json.RawMessage) ([]int64, error) {
+	v = bytes.TrimSpace(v)
+	var ids []int64
+	switch {
+	case len(v) == 0 || bytes.Equal(v, []byte("null")):
+		return nil, nil
+	case v[0] == '{':
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(v, &m); err != nil {
+			return nil, err
+		}
+		for k := range m {
+			var id flexID
+			if err := id.UnmarshalJSON([]byte(k)); err != nil {
+				return nil, err
+			}
+			ids = append(ids, int64(id))
+		}
+	default:
+		var list []flexID
+		if err := json.Unmarshal(v, &list); err != nil {
+			return nil, err
+		}
+		for _, id := range list {
+			ids = append(ids, int64(id))
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// subscribeBody is the JSON of POST /subscriber.
+type subscribeBody struct {
+	Email  string            `json:"email"`
+	ListID int64             `json:"listid,omitempty"`
+	TagID  int64             `json:"tagid,omitempty"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+// Subscribe adds a contact or updates the one with the same email (POST
+// /subscriber) and returns it as stored. KlickTipp's refusals are
+// apis.ErrValidation with Code set: "5" invalid email, "8" field validation,
+// "32" email required, "402" list not found, "403" tag not found.
+func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber, error) {
+	const op = "POST /subscriber"
+	in := subscribeBody{Email: strings.TrimSpace(req.Email), ListID: req.ListID, TagID: req.TagID, Fields: req.Fields}
+	status, body, err := s.call(ctx, http.MethodPost, "/subscriber", in)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := decodeSubscriber(body)
+	if err != nil {
+		return nil, decodeErr(op, status, err)
+	}
+	return sub, nil
+}
+
+// decodeSubscriber decodes a subscriber answer; it must carry an id.
+func decodeSubscriber(body []byte) (*Subscriber, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return nil, errors.New("expected a subscriber object")
+	}
+	var sub Subscriber
+	if err := json.Unmarshal(body, &sub); err != nil {
+		return nil, err
+	}
+	if sub.ID <= 0 {
+		return nil, errors.New("subscriber has no id")
+	}
+	return &sub, nil
+}
+
+// Tag adds tags to the contact with email (POST /subscriber/tag). An unknown
+// contact is apis.ErrValidation code "7", an unknown tag code "403". No tags
+// is a no-op without a request.
+func (s *Session) Tag(ctx context.Context, email string, tagIDs []int64) error {
+	const op = "POST /subscriber/tag"
+	if len(tagIDs) == 0 {
+		return nil
+	}
+	in := map[string]any{"email": strings.TrimSpace(email), "tagids": tagIDs}
+	status, body, err := s.call(ctx, http.MethodPost, "/subscriber/tag", in)
+	if err != nil {
+		return err
+	}
+	if err := decodeAck(body); err != nil {
+		return decodeErr(op, status, err)
+	}
+	return nil
+}
+
+// Search returns the id of the contact with email (POST /subscriber/search),
+// or an error matching apis.ErrNotFound when there is none.
+func (s *Session) Search(ctx context.Context, email string) (int64, error) {
+	const op = "POST /subscriber/search"
+	in := map[string]string{"email": strings.TrimSpace(email)}
+	status, body, err := s.call(ctx, http.MethodPost, "/subscriber/search", in)
+	if err != nil {
+		return 0, err
+	}
+	id, ok, err := decodeFirstID(body)
+	if err != nil {
+		return 0, decodeErr(op, status, err)
+	}
+	if !ok {
+		return 0, &APIError{API: "klicktipp", Op: op, Status: status, Class: apis.ErrNotFound, Message: "no contact with this email"}
+	}
+	return id, nil
+}

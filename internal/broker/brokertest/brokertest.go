@@ -1,0 +1,107 @@
+// Package brokertest starts real NATS JetStream servers for tests: one per
+// test, on a random loopback port, with its own store dir, shut down (and
+// waited for) before the dir is removed.
+package brokertest
+
+import (
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Server is a running embedded JetStream server. Restart keeps its port
+// and store, as a broker restart in production would.
+type Server struct {
+	StoreDir string
+
+	t    testing.TB
+	mu   sync.Mutex
+	srv  *server.Server
+	port int
+}
+
+// Start starts a JetStream server for t on 127.0.0.1 with a random port and
+// a temp store dir. It is shut down when the test ends, before the store dir
+// is removed.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s := &Server{StoreDir: t.TempDir(), t: t, port: -1}
+	s.start()
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func (s *Server) start() {
+	s.t.Helper()
+	opts := &server.Options{
+		Host: "127.0.0.1", Port: s.port, JetStream: true, StoreDir: s.StoreDir,
+		NoSigs: true, NoLog: true, MaxPayload: 16 << 20,
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		s.t.Fatalf("nats server: %v", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		s.t.Fatalf("nats server not ready after 10s")
+	}
+	s.mu.Lock()
+	s.srv = srv
+	s.port = srv.Addr().(*net.TCPAddr).Port
+	s.mu.Unlock()
+}
+
+// URL is the client URL.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv.ClientURL()
+}
+
+// Inner returns the current *server.Server.
+func (s *Server) Inner() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv
+}
+
+// Shutdown stops the server and waits for it. Safe to call twice.
+func (s *Server) Shutdown() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	}
+}
+
+// Restart shuts the server down and starts it again on the same port and
+// store dir.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Shutdown()
+	s.start()
+}
+
+// Connect returns a connection and a JetStream context, closed at test end.
+func (s *Server) Connect(t testing.TB, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(s.URL(), opts...)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}

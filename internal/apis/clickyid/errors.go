@@ -108,7 +108,7 @@ func scalar(raw json.RawMessage) string {
 
 // secretPattern finds anything shaped like a ClickyID key, so an API (or a
 // proxy) that echoes the key never puts it into an error.
-var secretPattern = regexp.MustCompile(`ck_(live|test)_[0-9A-Za-z]+|(?i)bearer\s+\S+`)
+var secretPattern = regexp.MustCompile(`ck_(live|test)_[0-9A-Za-z]*|(?i)bearer\s+\S+`)
 
 // clean redacts keys, folds whitespace and control characters to single
 // spaces, and trims s to at most max bytes (on a rune boundary).

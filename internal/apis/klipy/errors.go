@@ -1,0 +1,156 @@
+package klipy
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"crmsync/internal/apis"
+)
+
+// APIError is the error every method returns for an API answer other than
+// 2xx, a network failure or an undecodable body. Match its class with
+// errors.Is(err, apis.ErrValidation) etc.; Code is Klipy's error code (e.g.
+// "invalid_email"); Wait holds how long a 429 (or 503) asked to wait, from
+// Retry-After or X-RateLimit-Reset. Its message never contains the API key.
+type APIError = apis.Error
+
+// Error codes Klipy (and the fake) send, and the one this client sets itself
+// when it refuses a person before sending it.
+const (
+	CodeInvalidEmail = "invalid_email"
+	CodeMissingEmail = "missing_email" // set by the client, never sent
+)
+
+// maxMessage bounds the API's message kept in an error.
+const maxMessage = 200
+
+// errorFor maps a response to an error: nil for 2xx, else an *APIError whose
+// class follows from the status (apis.ClassOf: 400 and 422 validation, 401
+// unauthorized, 403 forbidden, 404 not found, 429 rate limited, 5xx
+// transient; 1xx and 3xx transient), with Klipy's error code and message, its
+// request_id, and for 429 and 503 the wait the headers ask for. secret (the
+// API key) is redacted from everything taken from the body. It is the one
+// place where error statuses and error bodies are interpreted.
+func errorFor(op string, status int, h http.Header, body []byte, now time.Time, secret string) error {
+	if status >= 200 && status < 300 {
+		return nil
+	}
+	e := &APIError{API: apiName, Op: op, Status: status}
+	if apis.ClassOf(status) == nil {
+		// Redirects are followed by the http.Client; one reaching here is
+		// not an answer the API gives.
+		e.Class = apis.ErrTransient
+	}
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		e.Wait = apis.WaitHint(status, h, now)
+	}
+	code, msg, reqID := parseError(body)
+	if reqID == "" {
+		reqID = h.Get("X-Request-Id")
+	}
+	setDetails(e, code, msg, reqID, secret)
+	return e
+}
+
+// setDetails cleans code, message and request id into e.
+func setDetails(e *APIError, code, msg, reqID, secret string) {
+	e.Code = clean(code, 64, secret)
+	e.Message = clean(msg, maxMessage, secret)
+	if reqID = clean(reqID, 64, secret); reqID != "" {
+		if e.Message != "" {
+			e.Message += " "
+		}
+		e.Message += "(request " + reqID + ")"
+	}
+}
+
+// parseError reads code, message and request id from an error body,
+// tolerating any shape: the envelope {"object":"error","error":{"code",
+// "message"},"meta":{"request_id"}}, "error" as a plain string, top-level
+// "code"/"message"/"request_id". A body that is not a JSON object gives its
+// text as the message.
+func parseError(body []byte) (code, msg, reqID string) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		return "", string(body), ""
+	}
+	code, msg, reqID = scalar(top["code"]), scalar(top["message"]), requestID(top)
+	if raw, ok := top["error"]; ok {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(raw, &inner) == nil {
+			if c := scalar(inner["code"]); c != "" {
+				code = c
+			}
+			if m := scalar(inner["message"]); m != "" {
+				msg = m
+			}
+		} else if s := scalar(raw); s != "" {
+			if msg == "" {
+				msg = s
+			} else if code == "" {
+				code = s
+			}
+		}
+	}
+	return code, msg, reqID
+}
+
+// requestID finds the request id in a decoded envelope: meta.request_id,
+// else a top-level request_id or requestId.
+func requestID(top map[string]json.RawMessage) string {
+	var meta map[string]json.RawMessage
+	if json.Unmarshal(top["meta"], &meta) == nil {
+		if id := scalar(meta["request_id"]); id != "" {
+			return id
+		}
+	}
+	if id := scalar(top["request_id"]); id != "" {
+		return id
+	}
+	return scalar(top["requestId"])
+}
+
+// scalar returns a JSON string or number as text, "" for anything else.
+func scalar(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// secretPattern finds credentials as they would appear if an API or a proxy
+// echoed a request header into a body.
+var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|x-klipy-api-key["']?\s*[:=]\s*["']?)[^\s"',;]+`)
+
+// clean redacts secret and anything shaped like a credential header, folds
+// whitespace and control characters to single spaces, and trims s to at most
+// max bytes (on a rune boundary).
+func clean(s string, max int, secret string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if secret != "" {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
+	}
+	s = secretPattern.ReplaceAllString(s, "${1}[redacted]")
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+	if len(s) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}

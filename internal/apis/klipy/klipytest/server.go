@@ -1,0 +1,153 @@
+package klipytest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"crmsync/internal/apis/apistest"
+)
+
+// Seeded credentials and team.
+const (
+	DefaultAPIKey       = "klipy_sandbox_4f1c2a9e7b3d5c8a0e6f1b2d"
+	DefaultTeam         = "Sandbox Team"
+	DefaultOrganisation = "org_sandbox"
+)
+
+// The real limits: 200 requests per minute per key and 1,000 per minute per
+// organisation, fixed windows, X-RateLimit-* headers on every answer and
+// Retry-After on 429s.
+var (
+	RealKeyRateLimit = apistest.RateLimit{Limit: 200, Window: time.Minute, Headers: true, RetryAfter: true}
+	RealOrgRateLimit = apistest.RateLimit{Limit: 1000, Window: time.Minute, Headers: true, RetryAfter: true}
+)
+
+// APIKey is a key the fake accepts.
+type APIKey struct {
+	Key          string
+	Team         string // default DefaultTeam; people are kept per team
+	Organisation string // default DefaultOrganisation; keys of one organisation share its limit
+	ReadOnly     bool   // may authenticate; PUT /people answers 403
+}
+
+// Server is a running fake. URL is its base URL (http://127.0.0.1:port).
+type Server struct {
+	URL string
+
+	srv     *httptest.Server
+	handler http.Handler
+	rec     apistest.Recorder
+	inj     apistest.Injector
+	keyLim  apistest.Limiter // keyed by API key
+	orgLim  apistest.Limiter // keyed by organisation
+	reqSeq  atomic.Uint64
+	now     func() time.Time
+
+	mu     sync.Mutex
+	keys   map[string]APIKey
+	teams  map[string]*team // by team name
+	seq    int              // last person id number
+	upsert int              // successful upserts
+}
+
+// Option configures a Server in NewServer.
+type Option func(*Server)
+
+// WithAPIKey adds (or replaces) a key. Keys naming the same Organisation
+// share its rate limit; keys naming the same Team share its people.
+func WithAPIKey(k APIKey) Option {
+	return func(s *Server) { s.addKey(k) }
+}
+
+// WithRealRateLimits enforces RealKeyRateLimit and RealOrgRateLimit.
+func WithRealRateLimits() Option {
+	return func(s *Server) {
+		s.keyLim.Set(RealKeyRateLimit)
+		s.orgLim.Set(RealOrgRateLimit)
+	}
+}
+
+// WithRateLimits enforces the given limits per key and per organisation (a
+// zero RateLimit disables that one), e.g. the real ones scaled to seconds.
+func WithRateLimits(perKey, perOrganisation apistest.RateLimit) Option {
+	return func(s *Server) {
+		s.keyLim.Set(perKey)
+		s.orgLim.Set(perOrganisation)
+	}
+}
+
+// WithClock sets the clock of the rate-limit windows and timestamps (default
+// time.Now), so tests choose where a window ends.
+func WithClock(now func() time.Time) Option {
+	return func(s *Server) {
+		s.now = now
+		s.keyLim.Now = now
+		s.orgLim.Now = now
+	}
+}
+
+// NewServer starts a fake on 127.0.0.1:0 with the seeded key and an empty
+// team, then applies opts. Rate limits are off unless an option enables them.
+// Close it when done.
+func NewServer(opts ...Option) *Server {
+	s := &Server{
+		now:   time.Now,
+		keys:  map[string]APIKey{},
+		teams: map[string]*team{},
+	}
+	s.addKey(APIKey{Key: DefaultAPIKey, Team: DefaultTeam, Organisation: DefaultOrganisation})
+	for _, o := range opts {
+		o(s)
+	}
+	s.handler = apistest.Middleware(s.routes(), &s.rec, &s.inj, nil, apistest.Shapes{
+		Failure: func(w http.ResponseWriter, r *http.Request, status int) {
+			s.writeError(w, status, "internal_error", "internal server error")
+		},
+	})
+	s.srv = httptest.NewServer(s.handler)
+	s.URL = s.srv.URL
+	return s
+}
+
+// Handler returns the fake's handler (recording, faults, rate limits and
+// API), for mounting elsewhere, e.g. under http.StripPrefix in sandbox mode.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close releases hung requests and shuts the listener down.
+func (s *Server) Close() {
+	s.inj.Close()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+}
+
+// Requests returns every request received so far, in arrival order.
+func (s *Server) Requests() []apistest.Request { return s.rec.Requests() }
+
+// Count returns how many requests matched method and path ("" matches any),
+// e.g. Count("PUT", "/people").
+func (s *Server) Count(method, path string) int { return s.rec.Count(method, path) }
+
+// SetFaults replaces the injected faults; seed makes the draws repeatable.
+func (s *Server) SetFaults(f apistest.Faults, seed uint64) { s.inj.Set(f, seed) }
+
+// FaultsInjected returns how many faults of each kind were injected.
+func (s *Server) FaultsInjected() map[string]int { return s.inj.Injected() }
+
+// SetRateLimit replaces the per-key limit and starts fresh windows; the zero
+// RateLimit disables it.
+func (s *Server) SetRateLimit(rl apistest.RateLimit) { s.keyLim.Set(rl) }
+
+// SetOrgRateLimit replaces the per-organisation limit and starts fresh
+// windows; the zero RateLimit disables it.
+func (s *Server) SetOrgRateLimit(rl apistest.RateLimit) { s.orgLim.Set(rl) }
+
+// RateLimited returns how many requests were answered 429.
+func (s *Server) RateLimited() int { return s.keyLim.Rejected() + s.orgLim.Rejected() }
+
+func (s *Server) nextRequestID() string {
+	return fmt.Sprintf("req_%012x", s.reqSeq.Add(1))
+}

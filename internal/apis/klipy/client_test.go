@@ -387,8 +387,8 @@ func TestLimiterRefusal(t *testing.T) {
 
 type refusingLimiter struct{ err error }
 
-func (r refusingLimiter) Wait(context.Context) error  { return r.err }
-func (refusingLimiter) Observe(int, http.Header) {}
+func (r refusingLimiter) Wait(context.Context) error { return r.err }
+func (refusingLimiter) Observe(int, http.Header)     {}
 
 func TestTransient(t *testing.T) {
 	t.Parallel()

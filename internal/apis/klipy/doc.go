@@ -8,8 +8,9 @@
 // Klipy allows 200 requests per minute per key and 1,000 per minute per
 // organisation.
 //
-// Every error is an *APIError (an apis.Error) or the context's error; match
-// its class with errors.Is: apis.ErrValidation (400, 422: the person was
+// Every error is an *APIError (an apis.Error), the context's error, or the
+// error of the configured Limiter's Wait (which matches apis.ErrRateLimited);
+// match its class with errors.Is: apis.ErrValidation (400, 422: the person was
 // refused, Code holds Klipy's error code such as "invalid_email"),
 // apis.ErrUnauthorized (401), apis.ErrForbidden (403), apis.ErrNotFound (404),
 // apis.ErrRateLimited (429; Wait from Retry-After or X-RateLimit-Reset) and

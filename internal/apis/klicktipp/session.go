@@ -107,9 +107,11 @@ func (s *Session) Relogins() int { return int(s.relogins.Load()) }
 // Logout closes the session: in session mode it calls POST /account/logout
 // once; later calls do nothing and return nil. In partner mode it only marks
 // the Session closed. The Session is closed even when the call fails (the
-// error is returned); an already expired session counts as logged out. Pass
-// a context that outlives a shutdown (context.WithoutCancel) to log out on
-// every path.
+// error is returned); an already expired session counts as logged out. If
+// ctx is done before the call starts, Logout returns ctx's error and the
+// session stays open, so pass a context that outlives a shutdown
+// (context.WithoutCancel) to log out on every path. Logout waits for a
+// relogin in progress.
 func (s *Session) Logout(ctx context.Context) error {
 	if err := s.acquire(ctx); err != nil {
 		return err
@@ -135,6 +137,9 @@ func (s *Session) Logout(ctx context.Context) error {
 }
 
 func (s *Session) acquire(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case s.lock <- struct{}{}:
 		return nil

@@ -1,0 +1,96 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// CheckpointBucket is the KV bucket holding the progress of unfinished jobs.
+const CheckpointBucket = "CRMSYNC_CHECKPOINTS"
+
+// EnsureCheckpoints creates or updates the checkpoint bucket. Entries of jobs
+// that never finish (their message purged by hand) age out after ttl
+// (default 7 days).
+func EnsureCheckpoints(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int) (jetstream.KeyValue, error) {
+	if ttl <= 0 {
+		ttl = 7 * 24 * time.Hour
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      CheckpointBucket,
+		Description: "crmsync job progress, by job message sequence",
+		History:     1,
+		TTL:         ttl,
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kv %s: %w", CheckpointBucket, err)
+	}
+	return kv, nil
+}
+
+// checkpoint is the saved progress of one job message.
+type checkpoint struct {
+	// Failures counts consecutive failed attempts that made no progress;
+	// WORKER_MAX_ATTEMPTS of them dead-letter the job. Rate-limit
+	// hand-backs and shutdowns are not failures.
+	Failures int `json:"failures"`
+	// Attempts counts every attempt that ran the handler.
+	Attempts  int                `json:"attempts"`
+	Started   time.Time          `json:"started"`
+	LastError string             `json:"lastError,omitempty"`
+	Items     map[int]ItemResult `json:"items,omitempty"`
+}
+
+func checkpointKey(streamSeq uint64) string { return "msg-" + strconv.FormatUint(streamSeq, 10) }
+
+// loadCheckpoint returns the saved progress of a message, or an empty one.
+// A KV failure is returned so the caller can log it; the empty checkpoint is
+// still usable (the job is then redone from the start, which is safe because
+// upserts are idempotent).
+func loadCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) (*checkpoint, error) {
+	cp := &checkpoint{}
+	if kv == nil {
+		return cp, nil
+	}
+	e, err := kv.Get(ctx, checkpointKey(seq))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return cp, nil
+	}
+	if err != nil {
+		return cp, err
+	}
+	if err := json.Unmarshal(e.Value(), cp); err != nil {
+		return &checkpoint{}, fmt.Errorf("checkpoint %s is corrupt: %w", checkpointKey(seq), err)
+	}
+	return cp, nil
+}
+
+func saveCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64, cp *checkpoint) error {
+	if kv == nil {
+		return nil
+	}
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	_, err = kv.Put(ctx, checkpointKey(seq), b)
+	return err
+}
+
+func deleteCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) error {
+	if kv == nil {
+		return nil
+	}
+	err := kv.Purge(ctx, checkpointKey(seq))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return err
+}

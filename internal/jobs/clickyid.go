@@ -1,0 +1,67 @@
+package jobs
+
+import (
+	"context"
+	"strings"
+
+	"crmsync/internal/apis/clickyid"
+)
+
+// ClickyIDValidate handles email.validate: POST /validate/bulk with at most
+// clickyid.MaxBulk (100) pending emails a call; each email's isValid,
+// reason, matchedDomain and targetGroup go into the result as ClickyID
+// returned them.
+type ClickyIDValidate struct {
+	Client *clickyid.Client
+}
+
+var _ Handler = (*ClickyIDValidate)(nil)
+
+// Handle validates the pending emails. A 400 for a whole call (an unknown
+// target group, say) fails every remaining email with that reason without
+// spending more of the hourly budget on calls that cannot succeed.
+func (h *ClickyIDValidate) Handle(ctx context.Context, job *Job, a *Attempt) error {
+	pending := a.Pending()
+	for start := 0; start < len(pending); start += clickyid.MaxBulk {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		chunk := pending[start:min(start+clickyid.MaxBulk, len(pending))]
+		req := clickyid.BulkRequest{TargetGroupIDs: job.TargetGroupIDs, OfferIDs: job.OfferIDs, Mode: job.Mode}
+		for _, i := range chunk {
+			req.Emails = append(req.Emails, job.Emails[i])
+		}
+		var results []clickyid.Result
+		err := a.Call(ctx, func(ctx context.Context) error {
+			var verr error
+			results, verr = h.Client.ValidateBulk(ctx, req)
+			return verr
+		})
+		if ItemFailure(err) {
+			for _, i := range pending[start:] {
+				a.Fail(i, err)
+			}
+			return nil
+		}
+		if err != nil {
+			return JobError(err)
+		}
+		byEmail := make(map[string]clickyid.Result, len(results))
+		for _, r := range results {
+			byEmail[strings.ToLower(r.Email)] = r
+		}
+		for k, i := range chunk {
+			r, ok := byEmail[strings.ToLower(job.Emails[i])]
+			if !ok && k < len(results) && results[k].Email == "" {
+				r, ok = results[k], true // answer without echoed emails: by position
+			}
+			if !ok {
+				a.Fail(i, errMissingAnswer)
+				continue
+			}
+			valid := r.IsValid
+			a.Record(i, ItemResult{OK: true, IsValid: &valid, Reason: r.Reason, MatchedDomain: r.MatchedDomain, TargetGroup: r.TargetGroup})
+		}
+	}
+	return nil
+}

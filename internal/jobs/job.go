@@ -1,0 +1,274 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Kind is the kind of a job; it is also the last part of its subject.
+type Kind string
+
+// The job kinds.
+const (
+	KindContactUpsert Kind = "contact.upsert"
+	KindEmailValidate Kind = "email.validate"
+)
+
+// Subject returns the job subject for k ("crmsync.jobs.contact.upsert").
+func (k Kind) Subject() string { return JobsPrefix + string(k) }
+
+// Targets of contact.upsert.
+const (
+	TargetKlickTipp = "klicktipp"
+	TargetKlipy     = "klipy"
+)
+
+// DefaultAccount is the account used when a job names none.
+const DefaultAccount = "default"
+
+// Job is the envelope of the wire contract.
+type Job struct {
+	ID      string `json:"id,omitempty"`
+	Kind    Kind   `json:"kind"`
+	Target  string `json:"target,omitempty"`
+	Account string `json:"account,omitempty"`
+
+	// contact.upsert
+	Contacts []Contact `json:"contacts,omitempty"`
+
+	// email.validate
+	Emails         []string `json:"emails,omitempty"`
+	TargetGroupIDs []string `json:"targetGroupIds,omitempty"`
+	OfferIDs       []string `json:"offerIds,omitempty"`
+	Mode           string   `json:"mode,omitempty"`
+}
+
+// Items returns how many items (contacts or emails) the job carries.
+func (j *Job) Items() int {
+	if j.Kind == KindEmailValidate {
+		return len(j.Emails)
+	}
+	return len(j.Contacts)
+}
+
+// ItemEmail returns the email of item i.
+func (j *Job) ItemEmail(i int) string {
+	if j.Kind == KindEmailValidate {
+		return j.Emails[i]
+	}
+	return j.Contacts[i].Email
+}
+
+// Contact is one contact of a contact.upsert job. For KlickTipp, Fields,
+// Tags and ListID are used; for Klipy the contact's keys (email, firstName,
+// lastName, title, phone, and any other) pass through as Person.
+type Contact struct {
+	Email  string            `json:"email"`
+	Fields map[string]string `json:"fields,omitempty"`
+	Tags   []TagRef          `json:"tags,omitempty"`
+	ListID int64             `json:"listid,omitempty"`
+	// Person holds every key of the contact object as received (Klipy's
+	// person, which passes extra keys through).
+	Person map[string]any `json:"-"`
+}
+
+// UnmarshalJSON decodes a contact, keeping all its keys in Person. Numbers
+// in Person stay json.Number so they pass through unchanged.
+func (c *Contact) UnmarshalJSON(b []byte) error {
+	type plain Contact
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var all map[string]any
+	if err := dec.Decode(&all); err != nil {
+		return err
+	}
+	*c = Contact(p)
+	c.Person = all
+	return nil
+}
+
+// MarshalJSON encodes the contact: Person's keys when set (Klipy), else
+// the KlickTipp fields.
+func (c Contact) MarshalJSON() ([]byte, error) {
+	if c.Person != nil {
+		return json.Marshal(c.Person)
+	}
+	type plain Contact
+	return json.Marshal(plain(c))
+}
+
+// TagRef is a KlickTipp tag given by id (a JSON number) or name (a string).
+type TagRef struct {
+	ID   int64
+	Name string
+}
+
+// UnmarshalJSON accepts 17, "17" (an id) or "newsletter" (a name).
+func (t *TagRef) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return errors.New("empty tag name")
+		}
+		var id int64
+		if _, err := fmt.Sscanf(s, "%d", &id); err == nil && fmt.Sprint(id) == s && id > 0 {
+			*t = TagRef{ID: id}
+			return nil
+		}
+		*t = TagRef{Name: s}
+		return nil
+	}
+	var id int64
+	if err := json.Unmarshal(b, &id); err != nil || id <= 0 {
+		return fmt.Errorf("tag must be a positive id or a name, got %s", truncate(string(b), 40))
+	}
+	*t = TagRef{ID: id}
+	return nil
+}
+
+// MarshalJSON writes the id as a number or the name as a string.
+func (t TagRef) MarshalJSON() ([]byte, error) {
+	if t.Name != "" {
+		return json.Marshal(t.Name)
+	}
+	return json.Marshal(t.ID)
+}
+
+// Limits bound what Decode accepts.
+type Limits struct {
+	MaxBytes int // largest accepted body; default 1 MiB
+	MaxItems int // most items per job; default 10,000
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 1 << 20
+	}
+	if l.MaxItems <= 0 {
+		l.MaxItems = 10000
+	}
+	return l
+}
+
+// InvalidError says why a message can never succeed; the runner sends it to
+// the dead-letter stream with Reason as Crmsync-Error.
+type InvalidError struct {
+	Reason string
+	Kind   Kind // the kind, when known and valid; "" sends it to crmsync.dlq.invalid
+}
+
+func (e *InvalidError) Error() string { return "invalid job: " + e.Reason }
+
+// Decode parses and validates a job message received on subject. Errors are
+// *InvalidError. Per-item problems (a malformed email, a field with control
+// characters) are not errors here: CheckItem reports them so they fail
+// alone while the rest of the job goes on.
+func Decode(subject string, body []byte, lim Limits) (*Job, error) {
+	lim = lim.withDefaults()
+	subjKind := Kind(strings.TrimPrefix(subject, JobsPrefix))
+	if !subjKind.valid() {
+		subjKind = ""
+	}
+	bad := func(k Kind, format string, a ...any) error {
+		return &InvalidError{Reason: fmt.Sprintf(format, a...), Kind: k}
+	}
+	if len(body) > lim.MaxBytes {
+		return nil, bad(subjKind, "body is %d bytes, more than the limit of %d (WORKER_MAX_JOB_BYTES)", len(body), lim.MaxBytes)
+	}
+	if !utf8.Valid(body) {
+		return nil, bad(subjKind, "body is not valid UTF-8")
+	}
+	var j Job
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&j); err != nil {
+		return nil, bad(subjKind, "body is not a job envelope: %s", jsonReason(err))
+	}
+	if dec.More() {
+		return nil, bad(subjKind, "body has data after the JSON object")
+	}
+	if !j.Kind.valid() {
+		if j.Kind == "" {
+			return nil, bad("", "kind is missing")
+		}
+		return nil, bad("", "unknown kind %q (want contact.upsert or email.validate)", truncate(string(j.Kind), 40))
+	}
+	if subjKind != j.Kind {
+		return nil, bad(j.Kind, "kind %q does not match subject %q", j.Kind, subject)
+	}
+	if len(j.ID) > 256 {
+		return nil, bad(j.Kind, "id is longer than 256 characters")
+	}
+	if strings.ContainsFunc(j.ID, isControl) {
+		return nil, bad(j.Kind, "id contains control characters")
+	}
+	if j.Account == "" {
+		j.Account = DefaultAccount
+	}
+	n := j.Items()
+	if n == 0 {
+		return nil, bad(j.Kind, "no items: %s is empty", map[Kind]string{KindContactUpsert: "contacts", KindEmailValidate: "emails"}[j.Kind])
+	}
+	if n > lim.MaxItems {
+		return nil, bad(j.Kind, "%d items, more than the limit of %d (WORKER_MAX_JOB_ITEMS)", n, lim.MaxItems)
+	}
+	switch j.Kind {
+	case KindContactUpsert:
+		if j.Target != TargetKlickTipp && j.Target != TargetKlipy {
+			return nil, bad(j.Kind, "target %q is not klicktipp or klipy", truncate(j.Target, 40))
+		}
+		if len(j.Emails) > 0 {
+			return nil, bad(j.Kind, "contact.upsert carries emails; use contacts")
+		}
+	case KindEmailValidate:
+		if len(j.Contacts) > 0 {
+			return nil, bad(j.Kind, "email.validate carries contacts; use emails")
+		}
+		switch j.Mode {
+		case "":
+			j.Mode = "any"
+		case "any", "all":
+		default:
+			return nil, bad(j.Kind, "mode %q is not any or all", truncate(j.Mode, 20))
+		}
+	}
+	return &j, nil
+}
+
+func (k Kind) valid() bool { return k == KindContactUpsert || k == KindEmailValidate }
+
+// jsonReason turns a decoding error into a short reason without echoing
+// large parts of the body.
+func jsonReason(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("field %q: expected %s, got JSON %s", te.Field, te.Type, te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("not JSON (at byte %d: %s)", se.Offset, se.Error())
+	}
+	return truncate(err.Error(), 200)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

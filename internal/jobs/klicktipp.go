@@ -1,0 +1,175 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"crmsync/internal/apis/klicktipp"
+)
+
+// KlickTippUpsert handles contact.upsert for target klicktipp. In session
+// mode it logs in once before the job's first call and logs out once after
+// its last, on every path (success, failure, panic, shutdown); in partner
+// mode it never logs in. A session is never shared between jobs.
+type KlickTippUpsert struct {
+	Client *klicktipp.Client
+	// CreateTags creates a tag named in a job that does not exist yet;
+	// when false such contacts fail with "tag not found".
+	CreateTags bool
+}
+
+var _ Handler = (*KlickTippUpsert)(nil)
+
+// logoutTimeout bounds the logout, which runs even after the job's context
+// is cancelled (shutdown).
+const logoutTimeout = 10 * time.Second
+
+// Handle upserts the pending contacts: resolve tag names once, then per
+// contact POST /subscriber (with the list, the fields and the first tag) and
+// POST /subscriber/tag for further tags; records the subscriber id.
+func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err error) {
+	pending := a.Pending()
+	if len(pending) == 0 {
+		return nil
+	}
+	var sess *klicktipp.Session
+	if err := a.Call(ctx, func(ctx context.Context) error {
+		var lerr error
+		sess, lerr = h.Client.Login(ctx)
+		return lerr
+	}); err != nil {
+		return JobError(fmt.Errorf("login: %w", err))
+	}
+	defer func() {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logoutTimeout)
+		defer cancel()
+		if lerr := sess.Logout(lctx); lerr != nil {
+			a.Log.Warn("klicktipp logout failed; the session expires on its own", "err", lerr)
+		}
+		if n := sess.Relogins(); n > 0 {
+			a.Log.Info("klicktipp session expired mid-job and was renewed", "relogins", n)
+		}
+	}()
+
+	tags, err := h.resolveTags(ctx, sess, job, pending, a)
+	if err != nil {
+		return err
+	}
+	for _, i := range pending {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c := job.Contacts[i]
+		ids, terr := tagIDs(c.Tags, tags)
+		if terr != nil {
+			a.Fail(i, terr)
+			continue
+		}
+		req := klicktipp.SubscribeRequest{Email: c.Email, ListID: c.ListID, Fields: c.Fields}
+		if len(ids) > 0 {
+			req.TagID = ids[0]
+		}
+		var sub *klicktipp.Subscriber
+		err := a.Call(ctx, func(ctx context.Context) error {
+			var serr error
+			sub, serr = sess.Subscribe(ctx, req)
+			return serr
+		})
+		if err == nil && len(ids) > 1 {
+			err = a.Call(ctx, func(ctx context.Context) error { return sess.Tag(ctx, c.Email, ids[1:]) })
+		}
+		switch {
+		case err == nil:
+			a.Succeed(i, ItemResult{SubscriberID: strconv.FormatInt(sub.ID, 10)})
+		case ItemFailure(err):
+			a.Fail(i, err)
+		default:
+			return JobError(err)
+		}
+	}
+	return nil
+}
+
+// resolveTags maps every tag name used by the pending contacts to its id:
+// GET /tag once, then POST /tag for each missing name when CreateTags.
+// A name that cannot be resolved maps to 0 (its contacts fail).
+func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Session, job *Job, pending []int, a *Attempt) (map[string]int64, error) {
+	names := map[string]int64{}
+	for _, i := range pending {
+		for _, t := range job.Contacts[i].Tags {
+			if t.Name != "" {
+				names[strings.ToLower(t.Name)] = 0
+			}
+		}
+	}
+	if len(names) == 0 {
+		return names, nil
+	}
+	var existing map[int64]string
+	if err := a.Call(ctx, func(ctx context.Context) error {
+		var terr error
+		existing, terr = sess.Tags(ctx)
+		return terr
+	}); err != nil {
+		return nil, JobError(fmt.Errorf("listing tags: %w", err))
+	}
+	for id, name := range existing {
+		key := strings.ToLower(strings.TrimSpace(name))
+		if _, ok := names[key]; ok && (names[key] == 0 || id < names[key]) {
+			names[key] = id
+		}
+	}
+	if !h.CreateTags {
+		return names, nil
+	}
+	for _, i := range pending {
+		for _, t := range job.Contacts[i].Tags {
+			key := strings.ToLower(t.Name)
+			if t.Name == "" || names[key] != 0 {
+				continue
+			}
+			var id int64
+			err := a.Call(ctx, func(ctx context.Context) error {
+				var cerr error
+				id, cerr = sess.CreateTag(ctx, t.Name)
+				return cerr
+			})
+			switch {
+			case err == nil:
+				names[key] = id
+				a.Log.Info("created klicktipp tag", "tag", t.Name, "id", id)
+			case ItemFailure(err):
+				a.Log.Warn("cannot create klicktipp tag", "tag", t.Name, "err", err)
+				names[key] = -1 // do not try again in this job
+			default:
+				return nil, JobError(fmt.Errorf("creating tag %q: %w", t.Name, err))
+			}
+		}
+	}
+	return names, nil
+}
+
+var errTagNotFound = errors.New("tag not found")
+
+func tagIDs(refs []TagRef, names map[string]int64) ([]int64, error) {
+	ids := make([]int64, 0, len(refs))
+	seen := map[int64]bool{}
+	for _, t := range refs {
+		id := t.ID
+		if t.Name != "" {
+			id = names[strings.ToLower(t.Name)]
+			if id <= 0 {
+				return nil, fmt.Errorf("klicktipp: tag %q: %w", t.Name, errTagNotFound)
+			}
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}

@@ -11,6 +11,15 @@
 // for refused input and arrays of strings for other errors. Denied requests
 // get 403 ["API access denied."] (401 with WithDeniedStatus).
 //
+// Seeded state: the account Username/Password (partner keys DeveloperKey and
+// CustomerKey), opt-in processes 122 (default double opt-in, empty name),
+// 123 "Newsletter signup" (single opt-in) and 124 "Webinar" (double opt-in),
+// tags 17 "customer", 18 "vip", 21 "newsletter", KlickTipp's standard data
+// fields plus field12345 "Customer number", and no contacts; the first
+// contact gets id 881. Contacts added through a single opt-in process are
+// "Subscribed", others "Opt-In Pending". POST /tag with an existing name
+// returns the existing id. SMS-only contacts are not modelled.
+//
 // Through package apistest it records every request and can be told to rate
 // limit (with X-RateLimit-* headers, Retry-After and 429s), add latency,
 // fail a share of requests with 5xx, hang, reset connections and return

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"crmsync/internal/account"
 	"crmsync/internal/broker"
 	"crmsync/internal/config"
 	"crmsync/internal/jobs"
@@ -32,9 +33,12 @@ type Main struct {
 	ready   readiness
 
 	// Set by Run, for tests.
-	httpAddr chan string // receives the HTTP listener's address once serving
-	natsURL  chan string // receives the URL of the embedded server, if one is started
+	httpAddr chan string   // receives the HTTP listener's address once serving
+	natsURL  chan string   // receives the URL of the embedded server, if one is started
 	bound    chan struct{} // closed once the streams and consumer are bound
+
+	profiles map[string]account.Profile
+	sb       *sandbox
 
 	embedded *broker.Embedded
 	nc       *nats.Conn
@@ -68,6 +72,22 @@ func NewMain(cfg *config.Config, sandbox bool, w io.Writer) *Main {
 // the runner, and serves until ctx is done; then it shuts down gracefully.
 // It returns nil after a clean shutdown.
 func (m *Main) Run(ctx context.Context) error {
+	if m.sandbox {
+		m.sb = startSandbox()
+		m.closers = append(m.closers, m.sb.Close)
+		m.profiles = m.sb.profile()
+		m.log.Info("SANDBOX MODE: fake APIs with seeded state; nothing leaves this machine",
+			"klicktipp", m.sb.kt.URL, "klipy", m.sb.kl.URL, "clickyid", m.sb.ci.URL)
+	} else {
+		p, err := profiles(m.cfg)
+		if err != nil {
+			return err
+		}
+		if len(p) == 0 {
+			m.log.Warn("no API credentials configured: every job will be dead-lettered (set KLICKTIPP_*, KLIPY_API_KEY, CLICKYID_API_KEY or ACCOUNTS_FILE, or run with -sandbox)")
+		}
+		m.profiles = p
+	}
 	if err := m.serveHTTP(); err != nil {
 		return err
 	}
@@ -98,7 +118,11 @@ func (m *Main) serveHTTP() error {
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	m.httpAddr <- ln.Addr().String()
-	m.log.Info("http listening", "addr", ln.Addr().String(), "paths", "/healthz /readyz /metrics")
+	paths := "/healthz /readyz /metrics"
+	if m.sb != nil {
+		paths += " /sandbox/klicktipp/subscribers /sandbox/klipy/people /sandbox/clickyid"
+	}
+	m.log.Info("http listening", "addr", ln.Addr().String(), "paths", paths)
 	go func() {
 		if err := m.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.log.Error("http server stopped", "err", err)

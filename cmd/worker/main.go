@@ -24,7 +24,8 @@ func main() {
 
 func run(args, environ []string) int {
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	sandbox := fs.Bool("sandbox", false, "serve the three fake APIs in-process and point the clients at them")
+	sandbox := fs.Bool("sandbox", false, "serve the three fake APIs in-process (seeded state, sandbox credentials) and point the clients at them")
+	health := fs.Bool("healthcheck", false, "GET /healthz on HTTP_ADDR and exit 0 if healthy, 1 if not (for container HEALTHCHECK)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -32,6 +33,9 @@ func run(args, environ []string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker: bad configuration: "+err.Error())
 		return 2
+	}
+	if *health {
+		return healthcheck(cfg.HTTPAddr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -43,13 +43,15 @@ func baseEnv(t *testing.T) []string {
 }
 
 // start runs a Main with env and waits until it is bound to its streams.
-func start(t *testing.T, env []string) *bundle {
+func start(t *testing.T, env []string) *bundle { return startMode(t, env, false) }
+
+func startMode(t *testing.T, env []string, sandbox bool) *bundle {
 	t.Helper()
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	m := NewMain(cfg, false, io.Discard)
+	m := NewMain(cfg, sandbox, io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &bundle{m: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { b.done <- m.Run(ctx) }()

@@ -2,16 +2,76 @@ package main
 
 import (
 	"context"
-	"net/http"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"crmsync/internal/account"
+	"crmsync/internal/apis"
+	"crmsync/internal/apis/klicktipp"
+	"crmsync/internal/jobs"
+	"crmsync/internal/limiter"
 )
 
-// work runs the job runner until ctx is done.
+// work builds the limiters, the clients of every account and the runner,
+// and runs it until ctx is done.
 func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer) error {
-	<-ctx.Done()
-	m.log.Info("shutting down")
-	return nil
+	c := m.cfg
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ckv, err := jobs.EnsureCheckpoints(sctx, js, c.ResultsMaxAge, c.StreamReplicas)
+	if err != nil {
+		m.log.Warn("no checkpoint bucket; redelivered jobs restart from their first item", "err", err)
+		ckv = nil
+	}
+	lkv, err := limiter.EnsureBucket(sctx, js)
+	if err != nil {
+		m.log.Warn("no shared limiter bucket; rate limits are per replica", "err", err)
+		lkv = nil
+	}
+	lims := limiter.NewRegistry(limiter.Config{
+		MaxBlock: c.LimiterMaxBlock, MaxWait: c.HoldRateLimit, KV: lkv, Metrics: m.metrics, Logger: m.log,
+	})
+	m.closers = append(m.closers, lims.Close)
+
+	reg, err := account.New(account.Config{
+		Profiles: m.profiles, Defaults: defaults(c),
+		HTTPClient: apis.NewHTTPClient(c.HTTPTimeout), AllowInsecureHTTP: c.AllowInsecureHTTP || m.sandbox,
+		Limiter: func(api, credential string, rate float64, burst int) (apis.Limiter, error) {
+			return lims.For(api, credential, rate, burst)
+		},
+		Observer:  m.metrics.ObserveAPI,
+		OnSession: m.sessionEvent,
+	})
+	if err != nil {
+		return err
+	}
+	m.log.Info("accounts ready", "accounts", reg.Names())
+
+	r, err := jobs.NewRunner(js, cons, ckv, reg, jobs.Config{
+		Concurrency: c.Concurrency, MaxAttempts: c.MaxAttempts, AckWait: c.AckWait, ShutdownGrace: c.ShutdownGrace,
+		RetryBase: c.RetryBaseDelay, RetryMax: c.RetryMaxDelay, Hold: c.HoldRateLimit,
+		Limits: jobs.Limits{MaxBytes: c.MaxJobBytes, MaxItems: c.MaxJobItems},
+		Logger: m.log, Metrics: m.metrics,
+	})
+	if err != nil {
+		return err
+	}
+	m.log.Info("worker started", "concurrency", c.Concurrency, "max_attempts", c.MaxAttempts)
+	err = r.Run(ctx)
+	m.log.Info("worker stopped")
+	return err
 }
 
-func (m *Main) sandboxRoutes() map[string]http.Handler { return nil }
+func (m *Main) sessionEvent(e klicktipp.SessionEvent) {
+	switch e {
+	case klicktipp.SessionOpened:
+		m.metrics.SessionsOpened.Inc()
+		m.metrics.SessionsOpen.Inc()
+	case klicktipp.SessionClosed:
+		m.metrics.SessionsClosed.Inc()
+		m.metrics.SessionsOpen.Dec()
+	case klicktipp.SessionRelogin:
+		m.metrics.SessionRelogins.Inc()
+	}
+}

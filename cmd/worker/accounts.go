@@ -1,0 +1,47 @@
+package main
+
+import (
+	"crmsync/internal/account"
+	"crmsync/internal/config"
+	"crmsync/internal/jobs"
+)
+
+// profiles returns the credential profiles: "default" from the environment
+// (only the APIs it has credentials for) and those of ACCOUNTS_FILE. A bad
+// file is a *config.Error (exit 2).
+func profiles(c *config.Config) (map[string]account.Profile, error) {
+	out := map[string]account.Profile{}
+	if c.AccountsFile != "" {
+		m, err := account.LoadFile(c.AccountsFile)
+		if err != nil {
+			return nil, &config.Error{Var: "ACCOUNTS_FILE", Reason: err.Error()}
+		}
+		out = m
+	}
+	def := account.Profile{}
+	if c.KlickTippUsername != "" {
+		def.KlickTipp = &account.KlickTipp{Username: c.KlickTippUsername, Password: c.KlickTippPassword,
+			DeveloperKey: c.KlickTippDeveloperKey, CustomerKey: c.KlickTippCustomerKey}
+	}
+	if c.KlipyAPIKey != "" {
+		def.Klipy = &account.Klipy{APIKey: c.KlipyAPIKey}
+	}
+	if c.ClickyIDAPIKey != "" {
+		def.ClickyID = &account.ClickyID{APIKey: c.ClickyIDAPIKey}
+	}
+	if def.KlickTipp != nil || def.Klipy != nil || def.ClickyID != nil {
+		if _, dup := out[jobs.DefaultAccount]; dup {
+			return nil, &config.Error{Var: "ACCOUNTS_FILE", Reason: `defines account "default", which the KLICKTIPP_*/KLIPY_*/CLICKYID_* variables already define; use one or the other`}
+		}
+		out[jobs.DefaultAccount] = def
+	}
+	return out, nil
+}
+
+func defaults(c *config.Config) account.Defaults {
+	return account.Defaults{
+		KlickTippBaseURL: c.KlickTippBaseURL, KlipyBaseURL: c.KlipyBaseURL, ClickyIDBaseURL: c.ClickyIDBaseURL,
+		KlickTippRate: c.KlickTippRate, KlipyRate: c.KlipyRate, ClickyIDRate: c.ClickyIDRate,
+		KlickTippBurst: c.KlickTippBurst, KlipyBurst: c.KlipyBurst, ClickyIDBurst: c.ClickyIDBurst,
+	}
+}

@@ -49,7 +49,7 @@ type opts struct {
 	cfg     jobs.Config
 }
 
-func setup(t *testing.T, o opts) *bundle {
+func setup(t testing.TB, o opts) *bundle {
 	t.Helper()
 	b := &bundle{srv: brokertest.Start(t), partner: o.partner}
 	b.nc, b.js = b.srv.Connect(t)
@@ -87,7 +87,7 @@ func setup(t *testing.T, o opts) *bundle {
 
 
 // router builds the three handlers on the fakes.
-func (b *bundle) router(t *testing.T) jobs.Router {
+func (b *bundle) router(t testing.TB) jobs.Router {
 	t.Helper()
 	hc := apis.NewHTTPClient(2 * time.Second)
 	t.Cleanup(hc.CloseIdleConnections)
@@ -124,12 +124,12 @@ func (b *bundle) router(t *testing.T) jobs.Router {
 }
 
 // start runs a runner until the test ends (or stop is called).
-func (b *bundle) start(t *testing.T) {
+func (b *bundle) start(t testing.TB) {
 	t.Helper()
 	b.startWith(t, b.router(t))
 }
 
-func (b *bundle) startWith(t *testing.T, router jobs.Router) {
+func (b *bundle) startWith(t testing.TB, router jobs.Router) {
 	t.Helper()
 	ctx := context.Background()
 	kv, err := jobs.EnsureCheckpoints(ctx, b.js, time.Hour, 1)
@@ -147,7 +147,7 @@ func (b *bundle) startWith(t *testing.T, router jobs.Router) {
 }
 
 // stop cancels the runner and waits for Run to return.
-func (b *bundle) stop(t *testing.T) {
+func (b *bundle) stop(t testing.TB) {
 	t.Helper()
 	if b.cancel == nil {
 		return
@@ -165,7 +165,7 @@ func (b *bundle) stop(t *testing.T) {
 }
 
 // publish sends a job (any JSON-encodable value or raw bytes) to subject.
-func (b *bundle) publish(t *testing.T, subject string, job any, msgID string) {
+func (b *bundle) publish(t testing.TB, subject string, job any, msgID string) {
 	t.Helper()
 	var data []byte
 	switch v := job.(type) {
@@ -189,7 +189,7 @@ func (b *bundle) publish(t *testing.T, subject string, job any, msgID string) {
 }
 
 // collect reads n messages from stream (from the start), failing after timeout.
-func (b *bundle) collect(t *testing.T, stream string, n int, timeout time.Duration) []jetstream.Msg {
+func (b *bundle) collect(t testing.TB, stream string, n int, timeout time.Duration) []jetstream.Msg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -208,7 +208,7 @@ func (b *bundle) collect(t *testing.T, stream string, n int, timeout time.Durati
 	return out
 }
 
-func (b *bundle) results(t *testing.T, n int, timeout time.Duration) []jobs.Result {
+func (b *bundle) results(t testing.TB, n int, timeout time.Duration) []jobs.Result {
 	t.Helper()
 	var out []jobs.Result
 	for _, m := range b.collect(t, jobs.ResultsStream, n, timeout) {
@@ -225,7 +225,7 @@ func (b *bundle) results(t *testing.T, n int, timeout time.Duration) []jobs.Resu
 }
 
 // count returns how many messages stream holds now.
-func (b *bundle) count(t *testing.T, stream string) uint64 {
+func (b *bundle) count(t testing.TB, stream string) uint64 {
 	t.Helper()
 	s, err := b.js.Stream(context.Background(), stream)
 	if err != nil {
@@ -249,4 +249,34 @@ func contacts(prefix string, n int) []map[string]any {
 
 func upsert(id, target string, cs []map[string]any) map[string]any {
 	return map[string]any{"id": id, "kind": "contact.upsert", "target": target, "contacts": cs}
+}
+
+// follower reads a stream's messages in order across calls.
+type follower struct {
+	c jetstream.Consumer
+}
+
+func (b *bundle) follow(t testing.TB, stream string) *follower {
+	t.Helper()
+	c, err := b.js.OrderedConsumer(context.Background(), stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &follower{c: c}
+}
+
+// next waits for n more messages, failing after timeout.
+func (f *follower) next(t testing.TB, n int, timeout time.Duration) []jetstream.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out := make([]jetstream.Msg, 0, n)
+	for len(out) < n {
+		m, err := f.c.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("got %d of %d messages: %v", len(out), n, err)
+		}
+		out = append(out, m)
+	}
+	return out
 }

@@ -46,6 +46,11 @@ type checkpoint struct {
 	Started   time.Time          `json:"started"`
 	LastError string             `json:"lastError,omitempty"`
 	Items     map[int]ItemResult `json:"items,omitempty"`
+
+	// stored is true once the checkpoint exists in KV (loaded or saved),
+	// so a job that finishes on its first delivery without ever saving
+	// costs no KV round trip at all.
+	stored bool
 }
 
 func checkpointKey(streamSeq uint64) string { return "msg-" + strconv.FormatUint(streamSeq, 10) }
@@ -67,8 +72,9 @@ func loadCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) (*ch
 		return cp, err
 	}
 	if err := json.Unmarshal(e.Value(), cp); err != nil {
-		return &checkpoint{}, fmt.Errorf("checkpoint %s is corrupt: %w", checkpointKey(seq), err)
+		return &checkpoint{stored: true}, fmt.Errorf("checkpoint %s is corrupt: %w", checkpointKey(seq), err)
 	}
+	cp.stored = true
 	return cp, nil
 }
 

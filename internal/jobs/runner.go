@@ -214,11 +214,15 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		log = log.With("target", job.Target)
 	}
 
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	cp, err := loadCheckpoint(cctx, r.kv, seq)
-	cancel()
-	if err != nil {
-		log.Warn("cannot read checkpoint; starting from the first item", "err", err)
+	// A first delivery has no checkpoint: skip the KV round trip.
+	cp := &checkpoint{}
+	if meta.NumDelivered > 1 {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cp, err = loadCheckpoint(cctx, r.kv, seq)
+		cancel()
+		if err != nil {
+			log.Warn("cannot read checkpoint; starting from the first item", "err", err)
+		}
 	}
 	if cp.Started.IsZero() {
 		cp.Started = start.UTC()
@@ -259,7 +263,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 			_ = msg.NakWithDelay(r.backoff(1))
 			return
 		}
-		r.ack(msg, seq, log)
+		r.ack(msg, seq, cp, log)
 		r.count(job.Kind, res.Status, start)
 		log.Info("job finished", "status", res.Status, "succeeded", res.Counts.Succeeded, "failed", res.Counts.Failed, "attempt", cp.Attempts, "took", time.Since(start).Round(time.Millisecond))
 	case outcomeHandBack:
@@ -317,7 +321,9 @@ func (r *Runner) run(ctx context.Context, h Handler, job *Job, a *Attempt, msg j
 				if items, dirty := a.snapshot(); dirty {
 					c := *cp
 					c.Items = items
-					r.saveCheckpoint(&c, seq, a.Log)
+					if r.saveCheckpoint(&c, seq, a.Log) {
+						cp.stored = true // read by process only after this goroutine ends
+					}
 				}
 			}
 		}
@@ -386,7 +392,9 @@ func (r *Runner) finishDead(ctx context.Context, msg jetstream.Msg, seq uint64, 
 	if err := r.publishResult(ctx, r.result(job, cp, a, reason), seq); err != nil {
 		log.Warn("dead-lettered, but cannot publish its result", "err", err)
 	}
-	r.dropCheckpoint(seq, log)
+	if cp.stored {
+		r.dropCheckpoint(seq, log)
+	}
 }
 
 // deadLetter publishes to the DLQ and acks; on failure it naks so nothing is
@@ -406,26 +414,35 @@ func (r *Runner) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64, 
 		}
 		r.m.DeadLetters.WithLabelValues(k).Inc()
 	}
-	r.ack(msg, seq, log)
+	r.ack(msg, seq, nil, log)
 	return true
 }
 
-func (r *Runner) ack(msg jetstream.Msg, seq uint64, log *slog.Logger) {
+// ack acks msg and, once the server has confirmed it, drops the message's
+// checkpoint (if one was stored); an unconfirmed ack keeps it, so a
+// redelivery resumes instead of redoing the job.
+func (r *Runner) ack(msg jetstream.Msg, seq uint64, cp *checkpoint, log *slog.Logger) {
 	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := msg.DoubleAck(actx); err != nil {
 		log.Warn("ack not confirmed; a redelivery will find the result already published", "err", err)
 		return
 	}
-	r.dropCheckpoint(seq, log)
+	if cp != nil && cp.stored {
+		r.dropCheckpoint(seq, log)
+	}
 }
 
-func (r *Runner) saveCheckpoint(cp *checkpoint, seq uint64, log *slog.Logger) {
+// saveCheckpoint stores cp and reports whether it was stored.
+func (r *Runner) saveCheckpoint(cp *checkpoint, seq uint64, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := saveCheckpoint(ctx, r.kv, seq, cp); err != nil {
 		log.Warn("cannot save checkpoint; a redelivery redoes these items (upserts are idempotent)", "err", err)
+		return false
 	}
+	cp.stored = r.kv != nil
+	return cp.stored
 }
 
 func (r *Runner) dropCheckpoint(seq uint64, log *slog.Logger) {

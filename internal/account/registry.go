@@ -35,8 +35,8 @@ type Config struct {
 	// Limiter returns the limiter of one credential (API + username or
 	// key); the same credential must get the same limiter. Nil: no limits.
 	Limiter   func(api, credential string, rate float64, burst int) (apis.Limiter, error)
-	Observer  apis.Observer                   // metrics of every HTTP exchange; may be nil
-	OnSession func(klicktipp.SessionEvent)    // KlickTipp session metrics; may be nil
+	Observer  apis.Observer                // metrics of every HTTP exchange; may be nil
+	OnSession func(klicktipp.SessionEvent) // KlickTipp session metrics; may be nil
 }
 
 // Registry routes jobs to handlers and caches one client per account and

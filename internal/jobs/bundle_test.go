@@ -85,7 +85,6 @@ func setup(t testing.TB, o opts) *bundle {
 	return b
 }
 
-
 // router builds the three handlers on the fakes.
 func (b *bundle) router(t testing.TB) jobs.Router {
 	t.Helper()

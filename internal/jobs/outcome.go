@@ -42,9 +42,9 @@ func RetryAfter(d time.Duration, err error) error {
 type outcome int
 
 const (
-	outcomeDone      outcome = iota // publish the result, ack
-	outcomeRetry                    // transient: count an attempt, nak with backoff
-	outcomeHandBack                 // rate limit or shutdown: nak with delay, not counted
+	outcomeDone       outcome = iota // publish the result, ack
+	outcomeRetry                     // transient: count an attempt, nak with backoff
+	outcomeHandBack                  // rate limit or shutdown: nak with delay, not counted
 	outcomeDeadLetter                // permanent: dead-letter, publish a failed result, ack
 )
 

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"crmsync/internal/backfill"
+	"crmsync/internal/broker"
+	"crmsync/internal/config"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRejects = 1 // rows rejected, jobs not all succeeded, dead letter not found
+	exitUsage   = 2 // usage, configuration, unreadable input
+	exitNATS    = 3 // NATS unreachable, publish failure
+)
+
+// Main is the enqueue program with its surroundings, so tests run it whole.
+type Main struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Environ        []string
+	// Terminal draws progress bars on Stderr; otherwise progress is a
+	// plain line every ProgressEvery (default 5s).
+	Terminal      bool
+	ProgressEvery time.Duration
+}
+
+// exitError carries an exit code with a one-line message.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func fail(code int, format string, a ...any) error {
+	return &exitError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+const usage = `usage:
+  enqueue contacts -target klicktipp|klipy [-account A] [-list ID] [-tags a,b] [-map col=field,...] [-batch 200] [-id BACKFILL] [-wait] [-strict] FILE|-
+  enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-batch 1000] [-id BACKFILL] [-wait] [-strict] FILE|-
+  enqueue status BACKFILL
+  enqueue dlq list | show SEQ | replay [SEQ...|-all] | purge -yes
+run "enqueue COMMAND -h" for a command's flags`
+
+// Run runs the command in args and returns the exit status.
+func (m *Main) Run(ctx context.Context, args []string) int {
+	if m.ProgressEvery <= 0 {
+		m.ProgressEvery = 5 * time.Second
+	}
+	if len(args) == 0 {
+		fmt.Fprintln(m.Stderr, usage)
+		return exitUsage
+	}
+	var err error
+	switch args[0] {
+	case "contacts", "validate":
+		err = m.backfill(ctx, args[0], args[1:])
+	case "status":
+		err = m.status(ctx, args[1:])
+	case "dlq":
+		err = m.dlq(ctx, args[1:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(m.Stdout, usage)
+		return exitOK
+	default:
+		err = fail(exitUsage, "unknown command %q\n%s", args[0], usage)
+	}
+	return m.exit(err)
+}
+
+func (m *Main) exit(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return exitUsage
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(m.Stderr, "enqueue: "+ee.msg)
+		}
+		return ee.code
+	}
+	var ue *backfill.UsageError
+	var ce *config.Error
+	var ie *backfill.InputError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &ie):
+		fmt.Fprintln(m.Stderr, "enqueue: "+err.Error())
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintln(m.Stderr, "enqueue: interrupted")
+		return exitNATS
+	}
+	fmt.Fprintln(m.Stderr, "enqueue: "+err.Error())
+	return exitNATS
+}
+
+// parse parses flags that may come before or after the positional
+// arguments ("contacts FILE -wait" works as well as "contacts -wait FILE").
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// conn is a connection to NATS and a JetStream context.
+type conn struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	cfg *config.Config
+}
+
+func (m *Main) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(m.Environ)
+	if err != nil {
+		return nil, fail(exitUsage, "bad configuration: %v", err)
+	}
+	return cfg, nil
+}
+
+// connect dials NATS as the worker would be reached; one line on failure.
+func (m *Main) connect(ctx context.Context, cfg *config.Config) (*conn, error) {
+	url := cfg.NATSURL
+	if url == "" {
+		url = "nats://" + cfg.EmbeddedNATSAddr
+	}
+	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	nc, err := broker.Connect(ctx, broker.Config{URL: url, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey, User: cfg.NATSUser,
+		Password: cfg.NATSPassword, CA: cfg.NATSCA, Cert: cfg.NATSCert, Key: cfg.NATSKey, Name: "crmsync-enqueue"}, false, log, broker.Hooks{})
+	if err != nil {
+		if cfg.NATSURL == "" {
+			return nil, fail(exitNATS, "%v; NATS_URL is empty, so enqueue dials the worker's embedded server at EMBEDDED_NATS_ADDR=%s: is the worker running?", err, cfg.EmbeddedNATSAddr)
+		}
+		return nil, fail(exitNATS, "%v", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, fail(exitNATS, "jetstream: %v", err)
+	}
+	return &conn{nc: nc, js: js, cfg: cfg}, nil
+}
+
+func (c *conn) Close() { c.nc.Close() }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"crmsync/internal/deadletter"
+)
+
+func (m *Main) dlq(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return fail(exitUsage, "dlq: give list, show SEQ, replay [SEQ...|-all] or purge -yes")
+	}
+	fs := flag.NewFlagSet("enqueue dlq "+args[0], flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	all := fs.Bool("all", false, "replay: every dead letter")
+	yes := fs.Bool("yes", false, "purge: really delete every dead letter")
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return fail(exitUsage, "")
+	}
+	var seqs []uint64
+	for _, p := range pos {
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil || n == 0 {
+			return fail(exitUsage, "dlq %s: %q is not a sequence number", args[0], p)
+		}
+		seqs = append(seqs, n)
+	}
+	switch args[0] {
+	case "list":
+		if len(seqs) > 0 {
+			return fail(exitUsage, "dlq list takes no arguments")
+		}
+	case "show":
+		if len(seqs) != 1 {
+			return fail(exitUsage, "dlq show: give one SEQ")
+		}
+	case "replay":
+		if (len(seqs) == 0) == !*all {
+			return fail(exitUsage, "dlq replay: give SEQ... or -all")
+		}
+	case "purge":
+		if !*yes {
+			return fail(exitUsage, "dlq purge deletes every dead letter: add -yes")
+		}
+	default:
+		return fail(exitUsage, "dlq: unknown command %q (list, show, replay, purge)", args[0])
+	}
+	cfg, err := m.loadConfig()
+	if err != nil {
+		return err
+	}
+	c, err := m.connect(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	notFound := func(err error) error {
+		if errors.Is(err, deadletter.ErrNotFound) {
+			return fail(exitRejects, "%v", err)
+		}
+		return fail(exitNATS, "%v", err)
+	}
+	switch args[0] {
+	case "list":
+		tw := tabwriter.NewWriter(m.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tTIME\tSUBJECT\tJOB\tATTEMPTS\tREASON")
+		n := 0
+		err := deadletter.Each(ctx, c.js, func(l deadletter.Letter) error {
+			n++
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.JobID, l.Attempts, l.Reason)
+			return nil
+		})
+		tw.Flush()
+		if err != nil {
+			return fail(exitNATS, "reading dead letters: %v", err)
+		}
+		fmt.Fprintf(m.Stderr, "%d dead letters\n", n)
+	case "show":
+		l, err := deadletter.Get(ctx, c.js, seqs[0])
+		if err != nil {
+			return notFound(err)
+		}
+		fmt.Fprintf(m.Stdout, "seq:     %d\ntime:    %s\nsubject: %s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject)
+		keys := make([]string, 0, len(l.Header))
+		for k := range l.Header {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			for _, v := range l.Header[k] {
+				fmt.Fprintf(m.Stdout, "%s: %s\n", k, v)
+			}
+		}
+		fmt.Fprintln(m.Stdout)
+		var buf bytes.Buffer
+		if json.Indent(&buf, l.Data, "", "  ") == nil {
+			buf.WriteByte('\n')
+			m.Stdout.Write(buf.Bytes())
+		} else {
+			m.Stdout.Write(l.Data)
+			fmt.Fprintln(m.Stdout)
+		}
+	case "replay":
+		if *all {
+			if err := deadletter.Each(ctx, c.js, func(l deadletter.Letter) error { seqs = append(seqs, l.Seq); return nil }); err != nil {
+				return fail(exitNATS, "reading dead letters: %v", err)
+			}
+		}
+		var failed error
+		nfailed := 0
+		for _, s := range seqs {
+			r, err := deadletter.Replay(ctx, c.js, s)
+			if err != nil {
+				fmt.Fprintln(m.Stderr, "enqueue: "+err.Error())
+				nfailed++
+				if failed == nil || errors.Is(failed, deadletter.ErrNotFound) {
+					failed = err
+				}
+				continue
+			}
+			note := ""
+			if r.Duplicate {
+				note = " (already replayed before: deduplicated)"
+			}
+			fmt.Fprintf(m.Stdout, "replayed dlq seq %d to %s as %s%s\n", r.Seq, r.Subject, r.MsgID, note)
+		}
+		if failed != nil {
+			e := notFound(failed).(*exitError)
+			e.msg = fmt.Sprintf("%d of %d dead letters not replayed", nfailed, len(seqs))
+			return e
+		}
+		fmt.Fprintf(m.Stderr, "%d dead letters replayed\n", len(seqs))
+	case "purge":
+		n, err := deadletter.Purge(ctx, c.js)
+		if err != nil {
+			return fail(exitNATS, "purging dead letters: %v", err)
+		}
+		fmt.Fprintf(m.Stdout, "purged %d dead letters\n", n)
+	}
+	return nil
+}

@@ -1,0 +1,37 @@
+// Command enqueue loads backfills into crmsync: it reads contacts or emails
+// from CSV, JSON Lines or text files (gzip or not, or stdin), publishes them
+// as jobs, optionally waits for their results, and inspects and replays
+// dead letters.
+//
+//	enqueue contacts -target klicktipp|klipy [flags] FILE|-
+//	enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [flags] FILE|-
+//	enqueue status BACKFILL
+//	enqueue dlq list | show SEQ | replay [SEQ...|-all] | purge -yes
+//
+// It connects with the worker's NATS_* variables; with NATS_URL empty it
+// dials the worker's embedded server at EMBEDDED_NATS_ADDR.
+//
+// Exit status: 0 all good; 1 rows rejected, or (with -wait, status) jobs
+// not all succeeded, or a dead letter not found; 2 usage, configuration or
+// unreadable input; 3 NATS unreachable or a publish failed.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/term"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	m := &Main{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ(),
+		Terminal: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+	code := m.Run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,371 @@
+package limiter
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+
+	"crmsync/internal/apis"
+	"crmsync/internal/metrics"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultMaxBlock  = time.Hour
+	DefaultMaxWait   = 10 * time.Second
+	DefaultKVTimeout = time.Second
+	DefaultKVRetry   = 5 * time.Second
+)
+
+var _ apis.Limiter = (*Limiter)(nil)
+
+// Config configures one Limiter. API, Credential and Rate are required.
+type Config struct {
+	// API names the API: "klicktipp", "klipy", "clickyid" (lower-case letters,
+	// digits, '-' and '_'). It is the metrics label and the KV key prefix.
+	API string
+	// Credential identifies the credential (username or API key). Only a
+	// truncated SHA-256 of API and Credential is kept, for KV keys and logs;
+	// the value itself is never stored or logged.
+	Credential string
+	// Rate is the number of requests per second allowed for the whole fleet
+	// (every replica sharing KV). Must be positive and finite.
+	Rate float64
+	// Burst is how many requests may go at once after a quiet spell.
+	// Default 1.
+	Burst int
+	// MaxBlock caps any block an API imposes, and how far ahead an
+	// X-RateLimit-Reset is believed. Default 1h.
+	MaxBlock time.Duration
+	// MaxWait is the longest Wait blocks; when a request could not go
+	// within it, Wait returns a *BlockedError at once. Default 10s.
+	MaxWait time.Duration
+	// Clock is the time source. Default: the system clock.
+	Clock Clock
+	// KV is the bucket shared by replicas (see EnsureBucket). Nil limits
+	// this process alone.
+	KV jetstream.KeyValue
+	// KVTimeout bounds each KV operation; past it the limiter falls back to
+	// local limiting for a while. Default 1s.
+	KVTimeout time.Duration
+	// KVRetry is how long the limiter limits locally after a KV failure
+	// before it tries KV again (wall time). Default 5s.
+	KVRetry time.Duration
+	// Metrics receives wait times, blocks and budget. Nil records nothing.
+	Metrics *metrics.Metrics
+	// Logger receives a warning when KV fails, info on blocks, debug on
+	// malformed headers. Default slog.Default().
+	Logger *slog.Logger
+}
+
+var apiName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+func (c Config) withDefaults() Config {
+	if c.Burst == 0 {
+		c.Burst = 1
+	}
+	if c.MaxBlock == 0 {
+		c.MaxBlock = DefaultMaxBlock
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = DefaultMaxWait
+	}
+	if c.KVTimeout == 0 {
+		c.KVTimeout = DefaultKVTimeout
+	}
+	if c.KVRetry == 0 {
+		c.KVRetry = DefaultKVRetry
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case !apiName.MatchString(c.API):
+		return fmt.Errorf("limiter: API %q must be 1-64 of [a-z0-9_-]", c.API)
+	case c.Credential == "":
+		return fmt.Errorf("limiter: %s: Credential is required", c.API)
+	case !(c.Rate > 0) || math.IsInf(c.Rate, 0):
+		return fmt.Errorf("limiter: %s: Rate must be positive and finite, got %v", c.API, c.Rate)
+	case c.Burst < 0:
+		return fmt.Errorf("limiter: %s: Burst must not be negative, got %d", c.API, c.Burst)
+	case c.MaxBlock < 0, c.MaxWait < 0, c.KVTimeout < 0, c.KVRetry < 0:
+		return fmt.Errorf("limiter: %s: MaxBlock, MaxWait, KVTimeout and KVRetry must not be negative", c.API)
+	}
+	return nil
+}
+
+// Limiter decides when a request with one credential may be sent. It is
+// safe for concurrent use. Wait before each request, Observe after each
+// response; see the package documentation for the rules.
+type Limiter struct {
+	api      string
+	id       string // truncated hash of API and credential
+	rate     float64
+	burst    int
+	interval time.Duration // 1/rate
+	maxBlock time.Duration
+	maxWait  time.Duration
+	clock    Clock
+	log      *slog.Logger
+	m        *metrics.Metrics
+	kv       *shared // nil: local only
+
+	takeMu sync.Mutex // serialises grants in this process, across the KV round trip
+
+	mu      sync.Mutex
+	st      state         // effective state: what this process saw joined with the shared one
+	bucket  *rate.Limiter // the configured rate and burst, in this process
+	level   int           // backoff level for hint-less 429s
+	changed chan struct{} // closed and replaced when st changes
+	budget  float64       // value last added to the LimiterBudget gauge
+	closed  bool
+
+	closeOnce sync.Once
+}
+
+// New returns a Limiter for cfg after applying defaults and validating it.
+// With cfg.KV set it starts a watch on the credential's key (stopped by
+// Close) and shares blocks and budget with every replica using the bucket;
+// if KV is unreachable it starts limiting locally and keeps trying. The
+// error is a validation error naming the field.
+func New(cfg Config) (*Limiter, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	id := credentialID(cfg.API, cfg.Credential)
+	l := &Limiter{
+		api:      cfg.API,
+		id:       id,
+		rate:     cfg.Rate,
+		burst:    cfg.Burst,
+		interval: time.Duration(math.Ceil(float64(time.Second) / cfg.Rate)),
+		maxBlock: cfg.MaxBlock,
+		maxWait:  cfg.MaxWait,
+		clock:    cfg.Clock,
+		log:      cfg.Logger.With("api", cfg.API, "credential", id),
+		m:        cfg.Metrics,
+		bucket:   rate.NewLimiter(rate.Limit(cfg.Rate), cfg.Burst),
+		changed:  make(chan struct{}),
+	}
+	l.mu.Lock()
+	l.updateBudgetLocked(l.clock.Now())
+	l.mu.Unlock()
+	if cfg.KV != nil {
+		l.kv = newShared(l, cfg.KV, cfg.API+"."+id, cfg.KVTimeout, cfg.KVRetry)
+	}
+	return l, nil
+}
+
+// credentialID is a short, stable, one-way name for a credential.
+func credentialID(api, credential string) string {
+	sum := sha256.Sum256([]byte(api + "\x00" + credential))
+	return hex.EncodeToString(sum[:8])
+}
+
+// API returns the API name the limiter was configured with.
+func (l *Limiter) API() string { return l.api }
+
+// ID returns the credential's hashed name (16 hex digits), safe for logs.
+func (l *Limiter) ID() string { return l.id }
+
+// Wait blocks until a request may be sent, and counts it. It returns nil
+// then; ctx's error if ctx ends first; or at once a *BlockedError (matching
+// apis.ErrRateLimited) when the request could not be sent within MaxWait of
+// the call, because the API blocked the credential or the budget is spent.
+// Wait implements apis.Limiter.
+func (l *Limiter) Wait(ctx context.Context) error {
+	start := l.clock.Now()
+	deadline := start.Add(l.maxWait)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		g, err := l.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		if g.ok {
+			if l.m != nil {
+				l.m.LimiterWait.WithLabelValues(l.api).Observe(g.now.Sub(start).Seconds())
+			}
+			return nil
+		}
+		if g.at.After(deadline) {
+			return &BlockedError{API: l.api, Until: g.at, Wait: g.at.Sub(g.now), Cause: g.cause}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-l.clock.After(g.at.Sub(g.now)):
+		case <-g.changed:
+		}
+	}
+}
+
+// grant is the outcome of one attempt to take a request slot.
+type grant struct {
+	ok      bool
+	now     time.Time
+	at      time.Time // when not ok: earliest time to try again
+	cause   string
+	changed <-chan struct{}
+}
+
+// acquire takes a slot if one is free now.
+func (l *Limiter) acquire(ctx context.Context) (grant, error) {
+	l.takeMu.Lock()
+	defer l.takeMu.Unlock()
+	if l.kv != nil && l.kv.active() {
+		g, err, done := l.kv.acquire(ctx)
+		if done {
+			return g, err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	if at, cause := l.readyLocked(now, false); at.After(now) {
+		return grant{now: now, at: at, cause: cause, changed: l.changed}, nil
+	}
+	l.st = l.st.taken(now, l.interval, false)
+	l.takenLocked(now)
+	return grant{ok: true, now: now}, nil
+}
+
+// takenLocked records a grant in the local bucket and the budget gauge.
+func (l *Limiter) takenLocked(now time.Time) {
+	l.bucket.ReserveN(now, 1)
+	l.updateBudgetLocked(now)
+}
+
+// readyLocked returns the earliest time at or after now that a request may
+// go, and what holds it back. shared says whether the fleet bucket (TAT)
+// applies. l.mu is held.
+func (l *Limiter) readyLocked(now time.Time, shared bool) (time.Time, string) {
+	at, cause := now, ""
+	if bu := unixNano(l.st.BlockUntil); bu.After(at) {
+		at, cause = bu, l.st.Cause
+	}
+	if pr := unixNano(l.st.PaceReset); pr.After(at) {
+		p := unixNano(l.st.PaceNext)
+		if l.st.PaceLeft <= 0 {
+			p = pr
+		}
+		if p.After(at) {
+			at, cause = p, CausePacing
+		}
+	}
+	if shared {
+		if g := unixNano(l.st.TAT - int64(l.burst-1)*int64(l.interval)); g.After(at) {
+			at, cause = g, CauseRate
+		}
+	}
+	if tok := l.bucket.TokensAt(at); tok < 1 {
+		at, cause = at.Add(time.Duration(math.Ceil((1-tok)/l.rate*1e9))+time.Nanosecond), CauseRate
+	}
+	return at, cause
+}
+
+// Delay returns how long a request made now would wait (zero when it could
+// go at once), so a caller can hand work back with that delay instead of
+// holding a slot. It reserves nothing. With KV it reads the last shared
+// state the watch delivered. Safe for concurrent use.
+func (l *Limiter) Delay() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	at, _ := l.readyLocked(now, l.kv != nil && l.kv.activeLocked())
+	return max(at.Sub(now), 0)
+}
+
+// Observe reads one response's status and headers (Retry-After,
+// X-RateLimit-Remaining, X-RateLimit-Reset) and blocks or paces the
+// credential accordingly, in every replica when KV is set. Malformed values
+// are ignored with a debug log. Observe implements apis.Limiter.
+func (l *Limiter) Observe(status int, h http.Header) {
+	l.mu.Lock()
+	now := l.clock.Now()
+	d, cause := l.assessLocked(status, h, now)
+	changed := l.mergeLocked(d, now)
+	publish := changed && l.kv != nil && l.kv.activeLocked()
+	l.mu.Unlock()
+	if cause != "" {
+		if l.m != nil {
+			l.m.LimiterBlocks.WithLabelValues(l.api, cause).Inc()
+		}
+		l.log.Info("limiter: API blocked the credential", "cause", cause, "status", status,
+			"for", unixNano(d.BlockUntil).Sub(now).Round(time.Millisecond))
+	}
+	if publish {
+		l.kv.publish()
+	}
+}
+
+// mergeLocked joins d into the effective state and wakes waiters when it
+// changed. l.mu is held.
+func (l *Limiter) mergeLocked(d state, now time.Time) bool {
+	next := join(l.st, d)
+	if next == l.st {
+		return false
+	}
+	l.st = next
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.updateBudgetLocked(now)
+	return true
+}
+
+// updateBudgetLocked sets this limiter's share of the LimiterBudget gauge to
+// the tokens available now (zero while blocked). l.mu is held.
+func (l *Limiter) updateBudgetLocked(now time.Time) {
+	if l.m == nil || l.closed {
+		return
+	}
+	tok := min(max(l.bucket.TokensAt(now), 0), float64(l.burst))
+	if l.kv != nil && l.kv.activeLocked() {
+		lag := float64(l.st.TAT-now.UnixNano()) / float64(l.interval)
+		tok = min(tok, max(float64(l.burst)-max(lag, 0), 0))
+	}
+	if l.st.BlockUntil > now.UnixNano() || (l.st.PaceReset > now.UnixNano() && l.st.PaceLeft <= 0) {
+		tok = 0
+	}
+	l.m.LimiterBudget.WithLabelValues(l.api).Add(tok - l.budget)
+	l.budget = tok
+}
+
+// Close stops the KV watch and waits for it; afterwards the limiter keeps
+// working on its own, without KV. It is safe to call more than once and
+// always returns nil.
+func (l *Limiter) Close() error {
+	l.closeOnce.Do(func() {
+		if l.kv != nil {
+			l.kv.close()
+		}
+		l.mu.Lock()
+		if l.m != nil {
+			l.m.LimiterBudget.WithLabelValues(l.api).Add(-l.budget)
+		}
+		l.budget = 0
+		l.closed = true
+		l.mu.Unlock()
+	})
+	return nil
+}

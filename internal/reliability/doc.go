@@ -1,0 +1,48 @@
+// Package reliability holds crmsync's reliability and security suite
+// (GitHub issue 8). It has no production code: its tests prove, with
+// assertions that can fail, that under faults the worker loses nothing,
+// wastes little and leaks nothing.
+//
+// The tests run the real worker binary (built once per test binary in
+// TestMain) as a subprocess, pointed at the fake APIs (klicktipptest,
+// klipytest, clickyidtest) served by the test process on loopback, and at a
+// NATS server that is either in the test process (brokertest), a separate
+// nats-server process built from the module in go.mod, or the worker's own
+// embedded server. They wait on events only: log lines read from the
+// worker's stdout and stderr, results and dead letters read with ordered
+// consumers, and the fakes' counters; every wait is bounded in time.
+//
+// Scenarios (heavy ones are skipped under -short):
+//
+//   - Crash: a 20,000-contact backfill, the worker SIGKILLed five times at
+//     random moments and restarted; nothing is lost and the repeated API calls
+//     stay within what was in flight since the last checkpoint.
+//   - Broker restart: the embedded server (the worker process restarted on
+//     the same store) and a separate nats-server process killed and restarted
+//     on the same store and port mid-run.
+//   - API faults: 5xx, hangs past HTTP_TIMEOUT, connection resets, malformed
+//     bodies and sessions expiring mid-job; every job completes or is
+//     dead-lettered with a reason, and every session is logged out.
+//   - 429 storm: a rate-limit block longer than all retry attempts together
+//     dead-letters nothing, and no request reaches the API before the
+//     announced reset.
+//   - Hostile input: a corpus of malformed, oversized and adversarial job
+//     messages, each dead-lettered or failed per item with a clear reason,
+//     while the worker keeps serving.
+//   - Graceful shutdown: SIGTERM during a busy run exits 0 within the grace
+//     period with every session logged out; a restart finishes the rest.
+//   - Secrets: canary values in every secret variable (inline and as
+//     NAME_FILE) never appear in logs, /metrics, results, dead letters or any
+//     other message on the broker.
+//   - Goroutine leaks: every package with tests verifies goleak in TestMain.
+//
+// With CRMSYNC_RELIABILITY_REPORT=path set, the suite writes its figures
+// (jobs, faults injected by kind, items lost, duplicate API calls, hostile
+// inputs, kills, restarts) as JSON to path and as Markdown to path.md.
+// CRMSYNC_RELIABILITY_SEED fixes the random choices (kill moments, fault
+// draws); CRMSYNC_RELIABILITY_RACE=1 builds the worker with -race.
+//
+// Run it with:
+//
+//	go test -race -count=1 -v ./internal/reliability
+package reliability

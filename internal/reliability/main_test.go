@@ -120,21 +120,21 @@ func rng(t *testing.T) *rand.Rand {
 
 // scenario is the figures of one scenario for the report.
 type scenario struct {
-	Name            string         `json:"name"`
-	Jobs            int            `json:"jobs"`
-	Items           int            `json:"items"`
-	Faults          map[string]int `json:"faultsInjected,omitempty"`
-	ItemsLost       int            `json:"itemsLost"`
-	DuplicateCalls  int            `json:"duplicateApiCalls"`
-	DuplicateBound  int            `json:"duplicateBound,omitempty"`
-	HostileInputs   int            `json:"hostileInputs,omitempty"`
-	Kills           int            `json:"kills"`
-	Restarts        int            `json:"restarts"`
-	DeadLetters     int            `json:"deadLetters"`
-	Seconds         float64        `json:"seconds"`
-	Notes           []string       `json:"notes,omitempty"`
-	Passed          bool           `json:"passed"`
-	started         time.Time
+	Name           string         `json:"name"`
+	Jobs           int            `json:"jobs"`
+	Items          int            `json:"items"`
+	Faults         map[string]int `json:"faultsInjected,omitempty"`
+	ItemsLost      int            `json:"itemsLost"`
+	DuplicateCalls int            `json:"duplicateApiCalls"`
+	DuplicateBound int            `json:"duplicateBound,omitempty"`
+	HostileInputs  int            `json:"hostileInputs,omitempty"`
+	Kills          int            `json:"kills"`
+	Restarts       int            `json:"restarts"`
+	DeadLetters    int            `json:"deadLetters"`
+	Seconds        float64        `json:"seconds"`
+	Notes          []string       `json:"notes,omitempty"`
+	Passed         bool           `json:"passed"`
+	started        time.Time
 }
 
 type report struct {
@@ -165,7 +165,9 @@ func (s *scenario) addFaults(m map[string]int) {
 	}
 }
 
-func (s *scenario) note(format string, a ...any) { s.Notes = append(s.Notes, fmt.Sprintf(format, a...)) }
+func (s *scenario) note(format string, a ...any) {
+	s.Notes = append(s.Notes, fmt.Sprintf(format, a...))
+}
 
 func (s *scenario) line() string {
 	return fmt.Sprintf("jobs=%d items=%d lost=%d dup_calls=%d (bound %d) hostile=%d kills=%d restarts=%d dlq=%d faults=%v %.1fs %v",

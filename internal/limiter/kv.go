@@ -81,6 +81,13 @@ func (s *shared) activeLocked() bool {
 	return !s.closed && (!s.degraded || time.Now().After(s.retryAt))
 }
 
+// behindLocked reports whether KV is in use and lacks something this
+// process knows (a block or pacing seen here, or seen while KV was down).
+// l.mu is held.
+func (s *shared) behindLocked() bool {
+	return s.activeLocked() && join(s.remote, s.l.st) != s.remote
+}
+
 // acquire takes a slot from the shared state by compare-and-set. done is
 // false when KV failed and the caller should fall back to local limiting.
 func (s *shared) acquire(ctx context.Context) (g grant, err error, done bool) {
@@ -245,6 +252,7 @@ func (s *shared) watch() {
 	for {
 		w, err := s.kv.Watch(s.ctx, s.key)
 		if err == nil {
+			s.publish() // whatever was seen while the watch was down
 			s.consume(w)
 			_ = w.Stop()
 		} else if s.ctx.Err() == nil {
@@ -263,11 +271,22 @@ func (s *shared) watch() {
 	}
 }
 
+// consume joins watched entries until the watch ends, and re-reads the key
+// every s.retry in case the watch missed something (after a broker restart
+// an ordered consumer takes a few heartbeats to notice).
 func (s *shared) consume(w jetstream.KeyWatcher) {
+	resync := time.NewTicker(s.retry)
+	defer resync.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
+		case <-resync.C:
+			if s.active() {
+				if err := s.refresh(s.ctx); err != nil && s.ctx.Err() == nil {
+					s.degrade(err)
+				}
+			}
 		case e, ok := <-w.Updates():
 			if !ok {
 				return

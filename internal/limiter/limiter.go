@@ -304,8 +304,8 @@ func (l *Limiter) Observe(status int, h http.Header) {
 	l.mu.Lock()
 	now := l.clock.Now()
 	d, cause := l.assessLocked(status, h, now)
-	changed := l.mergeLocked(d, now)
-	publish := changed && l.kv != nil && l.kv.activeLocked()
+	l.mergeLocked(d, now)
+	publish := l.kv != nil && l.kv.behindLocked()
 	l.mu.Unlock()
 	if cause != "" {
 		if l.m != nil {

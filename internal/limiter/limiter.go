@@ -279,7 +279,11 @@ func (l *Limiter) readyLocked(now time.Time, shared bool) (time.Time, string) {
 		}
 	}
 	if tok := l.bucket.TokensAt(at); tok < 1 {
-		at, cause = at.Add(time.Duration(math.Ceil((1-tok)/l.rate*1e9))+time.Nanosecond), CauseRate
+		next := at.Add(time.Duration(math.Ceil((1 - tok) / l.rate * 1e9)))
+		for i := 0; i < 3 && l.bucket.TokensAt(next) < 1; i++ { // float rounding
+			next = next.Add(time.Nanosecond)
+		}
+		at, cause = next, CauseRate
 	}
 	return at, cause
 }
@@ -299,7 +303,9 @@ func (l *Limiter) Delay() time.Duration {
 // Observe reads one response's status and headers (Retry-After,
 // X-RateLimit-Remaining, X-RateLimit-Reset) and blocks or paces the
 // credential accordingly, in every replica when KV is set. Malformed values
-// are ignored with a debug log. Observe implements apis.Limiter.
+// are ignored with a debug log. With KV, when the response told this
+// replica something the bucket lacks, Observe writes it before returning (one
+// round trip, at most KVTimeout). Observe implements apis.Limiter.
 func (l *Limiter) Observe(status int, h http.Header) {
 	l.mu.Lock()
 	now := l.clock.Now()

@@ -1,0 +1,39 @@
+package limitertest_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"crmsync/internal/limiter/limitertest"
+)
+
+func TestClock(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := limitertest.NewClock(t0)
+	select {
+	case <-c.After(0):
+	default:
+		t.Fatal("After(0) not ready at once")
+	}
+	late, early := c.After(2*time.Second), c.After(time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := c.AwaitPending(ctx, 2); err != nil || c.Pending() != 2 {
+		t.Fatalf("AwaitPending: %v, Pending %d", err, c.Pending())
+	}
+	c.Advance(time.Second)
+	if got := <-early; !got.Equal(t0.Add(time.Second)) {
+		t.Fatalf("early fired at %v", got)
+	}
+	select {
+	case <-late:
+		t.Fatal("late fired early")
+	default:
+	}
+	c.Advance(time.Second)
+	<-late
+	if c.Pending() != 0 || !c.Now().Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("Pending %d, Now %v", c.Pending(), c.Now())
+	}
+}

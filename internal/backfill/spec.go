@@ -3,7 +3,6 @@ package backfill
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -207,4 +206,3 @@ func JobNumber(id, jobID string) (int, bool) {
 	return n, true
 }
 
-var errEmpty = errors.New("empty")

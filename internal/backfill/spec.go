@@ -205,4 +205,3 @@ func JobNumber(id, jobID string) (int, bool) {
 	}
 	return n, true
 }
-

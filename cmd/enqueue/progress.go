@@ -47,7 +47,7 @@ func (m *Main) startProgress(quiet bool, name string, size int64, cnt *backfill.
 		})
 		return progress{stop: func() { close(done); wg.Wait() }, log: plainLog}
 	}
-	p := mpb.New(mpb.WithOutput(m.Stderr), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+	p := mpb.New(mpb.WithOutput(m.Stderr), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())
 	info := decor.Any(func(decor.Statistics) string { return line() })
 	var bar *mpb.Bar
 	if size > 0 {
@@ -114,7 +114,7 @@ func (m *Main) startWaitProgress(quiet bool, name string, expected int) waitProg
 			stop: func() { close(done); wg.Wait() },
 		}
 	}
-	p := mpb.New(mpb.WithOutput(m.Stderr), mpb.WithWidth(40))
+	p := mpb.New(mpb.WithOutput(m.Stderr), mpb.WithWidth(40), mpb.WithAutoRefresh())
 	bar := p.AddBar(int64(expected), mpb.PrependDecorators(decor.Name(name+" "), decor.CountersNoUnit("%d / %d jobs")),
 		mpb.AppendDecorators(decor.Percentage()))
 	return waitProgress{

@@ -222,7 +222,15 @@ type worker struct {
 
 func newWorker(t *testing.T, env []string) *worker {
 	needWorker(t)
-	return &worker{t: t, env: env, book: newLogBook()}
+	w := &worker{t: t, env: env, book: newLogBook()}
+	// CRMSYNC_RELIABILITY_LOGS=dir keeps every worker's output.
+	if dir := os.Getenv("CRMSYNC_RELIABILITY_LOGS"); dir != "" {
+		t.Cleanup(func() {
+			name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".log"
+			_ = os.WriteFile(filepath.Join(dir, name), []byte(w.book.all()+"\n"), 0o644)
+		})
+	}
+	return w
 }
 
 // start runs the worker and waits until it has bound its streams.

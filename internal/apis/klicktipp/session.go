@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"crmsync/internal/apis"
 )
@@ -105,7 +106,8 @@ func (c *Client) event(e SessionEvent) {
 func (s *Session) Relogins() int { return int(s.relogins.Load()) }
 
 // Logout closes the session: in session mode it calls POST /account/logout
-// once; later calls do nothing and return nil. In partner mode it only marks
+// (again, up to 3 times, when the call fails in transit: a reset, a timeout
+// or a 5xx); later calls do nothing and return nil. In partner mode it only marks
 // the Session closed. The Session is closed even when the call fails (the
 // error is returned); an already expired session counts as logged out. If
 // ctx is done before the call starts, Logout returns ctx's error and the
@@ -129,12 +131,33 @@ func (s *Session) Logout(ctx context.Context) error {
 		return nil
 	}
 	s.c.event(SessionClosed)
-	_, _, err := s.c.send(ctx, http.MethodPost, "/account/logout", nil, a)
-	if errors.Is(err, apis.ErrUnauthorized) {
-		return nil // the session had already expired: nothing left to close
+	var err error
+	for try := 0; ; try++ {
+		_, _, err = s.c.send(ctx, http.MethodPost, "/account/logout", nil, a)
+		if errors.Is(err, apis.ErrUnauthorized) {
+			return nil // the session had already expired (or an earlier try closed it)
+		}
+		// A logout lost in transit (reset, timeout, 5xx) leaves the session
+		// open at KlickTipp: try again, briefly.
+		if err == nil || !errors.Is(err, apis.ErrTransient) || try == logoutRetries {
+			return err
+		}
+		t := time.NewTimer(logoutRetryBase << (2 * try))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
 	}
-	return err
 }
+
+// A logout that fails in transit is retried logoutRetries times, after
+// 100 ms, 400 ms and 1.6 s.
+const (
+	logoutRetries   = 3
+	logoutRetryBase = 100 * time.Millisecond
+)
 
 func (s *Session) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {

@@ -1,7 +1,9 @@
 package apis
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -133,4 +135,30 @@ func WaitHint(status int, h http.Header, now time.Time) time.Duration {
 		}
 	}
 	return 0
+}
+
+// NewRequest builds a request for op to url with in, when not nil, as its
+// JSON body, and the headers every client sends (Accept and, with a body,
+// Content-Type: application/json; User-Agent crmsync-<API>/1). Callers add
+// their auth headers. An encoding or URL error is an *Error of class
+// ErrValidation: retrying cannot help.
+func (t *Transport) NewRequest(ctx context.Context, op, method, url string, in any) (*http.Request, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, &Error{API: t.API, Op: op, Class: ErrValidation, Message: "encoding request", Err: err}
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		return nil, &Error{API: t.API, Op: op, Class: ErrValidation, Message: "building request", Err: scrub(err)}
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "crmsync-"+t.API+"/1")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, nil
 }

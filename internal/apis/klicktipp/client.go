@@ -1,9 +1,7 @@
 package klicktipp
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -174,22 +172,11 @@ type auth struct {
 // not nil.
 func (c *Client) send(ctx context.Context, method, path string, in any, a auth) (*http.Response, []byte, error) {
 	op := method + " " + path
-	var body []byte
-	if in != nil {
-		var err error
-		if body, err = json.Marshal(in); err != nil {
-			return nil, nil, fmt.Errorf("klicktipp: %s: encoding request: %w", op, err)
-		}
-	}
 	u := *c.base
 	u.Path += path
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+	req, err := c.tr.NewRequest(ctx, op, method, u.String(), in)
 	if err != nil {
-		return nil, nil, fmt.Errorf("klicktipp: %s: %w", op, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		return nil, nil, err
 	}
 	switch {
 	case a.partner:

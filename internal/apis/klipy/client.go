@@ -1,14 +1,10 @@
 package klipy
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 	"unicode"
@@ -92,28 +88,11 @@ type reply struct {
 // 2xx answer; any other answer becomes an *APIError via errorFor.
 func (c *Client) call(ctx context.Context, method, path string, in any) (reply, error) {
 	op := method + " " + path
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return reply{}, &APIError{API: apiName, Op: op, Class: apis.ErrValidation, Message: "encoding request", Err: err}
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := c.tr.NewRequest(ctx, op, method, c.base+path, in)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return reply{}, &APIError{API: apiName, Op: op, Class: apis.ErrValidation, Message: "building request", Err: err}
+		return reply{}, err
 	}
 	req.Header.Set(APIKeyHeader, c.key)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "crmsync-klipy/1")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
 	resp, data, err := c.tr.Do(ctx, op, req)
 	if err != nil {
 		return reply{}, err

@@ -151,7 +151,7 @@ func Options(cfg Config, forever bool, log *slog.Logger, h Hooks) ([]nats.Option
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("nats reconnected", "server", nc.ConnectedUrlRedacted())
+			log.Info("nats reconnected", "server", redact(nc.ConnectedUrl()))
 			if h.Reconnected != nil {
 				h.Reconnected()
 			}

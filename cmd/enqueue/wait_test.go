@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"crmsync/internal/apis"
+	"crmsync/internal/apis/clickyid"
+	"crmsync/internal/apis/clickyid/clickyidtest"
 	"crmsync/internal/apis/klicktipp"
 	"crmsync/internal/apis/klicktipp/klicktipptest"
 	"crmsync/internal/jobs"
@@ -30,11 +32,20 @@ func (e *env) startWorker(t *testing.T, dead ...string) *klicktipptest.Server {
 		t.Fatal(err)
 	}
 	h := &jobs.KlickTippUpsert{Client: client, CreateTags: true}
+	ci := clickyidtest.NewServer()
+	t.Cleanup(ci.Close)
+	cc, err := clickyid.New(clickyid.Config{BaseURL: ci.URL, APIKey: clickyidtest.DefaultAPIKey, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
 	router := jobs.RouterFunc(func(j *jobs.Job) (jobs.Handler, error) {
 		for _, d := range dead {
 			if strings.HasSuffix(j.ID, d) {
 				return nil, errors.New("account is locked (test)")
 			}
+		}
+		if j.Kind == jobs.KindEmailValidate {
+			return &jobs.ClickyIDValidate{Client: cc}, nil
 		}
 		return h, nil
 	})
@@ -129,5 +140,26 @@ func TestWaitAllSucceeded(t *testing.T) {
 	}
 	if n := len(kt.Subscribers()); n != 30 {
 		t.Errorf("%d subscribers", n)
+	}
+}
+
+func TestWaitValidateShowsVerdicts(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.startWorker(t)
+	p := e.write(t, "e.txt", "a@uni.example\nb@cs.uni.example\nc@example.com\nd@student.example\ne@corp.example\n")
+	code, out, errOut := e.run(t, "", "validate", "-target-groups", "tg_uni", "-batch", "2", "-id", "v", "-wait", "-timeout", "60s", p)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{
+		"jobs:  3 succeeded, 0 partial, 0 failed, 0 dead-lettered",
+		"items: 5 succeeded, 0 failed (of 5)",
+		"emails: 3 valid, 2 invalid (ClickyID's verdicts)",
+		"2  " + clickyidtest.ReasonNotInGroup,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
 	}
 }

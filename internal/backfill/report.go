@@ -25,6 +25,11 @@ type Summary struct {
 
 	Items, ItemsSucceeded, ItemsFailed int
 
+	// email.validate: ClickyID's verdicts on the validated emails, and the
+	// reasons it gave for the invalid ones, most first.
+	Valid, Invalid int
+	InvalidReasons []Reason
+
 	Reasons []Reason  // failed items by reason, most first
 	Dead    []DeadJob // dead-lettered jobs, in job order
 	Missing int       // jobs below Highest (or Expected) without an outcome yet
@@ -66,6 +71,9 @@ type jobState struct {
 	errText  string
 	counts   jobs.Counts
 	reasons  map[string]int
+	valid    int
+	invalid  int
+	verdicts map[string]int // ClickyID's reason for each invalid email
 
 	dlqReason string
 	dlqSeq    uint64
@@ -119,11 +127,20 @@ func (t *Tracker) AddResult(m jetstream.Msg) bool {
 	s.got++
 	s.status, s.dead, s.errText, s.counts = r.Status, r.DeadLettered, r.Error, r.Counts
 	for _, it := range r.Items {
-		if !it.OK {
+		switch {
+		case !it.OK:
 			if s.reasons == nil {
 				s.reasons = map[string]int{}
 			}
 			s.reasons[NormalizeReason(it.Error)]++
+		case it.IsValid != nil && *it.IsValid:
+			s.valid++
+		case it.IsValid != nil:
+			s.invalid++
+			if s.verdicts == nil {
+				s.verdicts = map[string]int{}
+			}
+			s.verdicts[cmp.Or(it.Reason, "(no reason given)")]++
 		}
 	}
 	return true
@@ -186,7 +203,7 @@ func (t *Tracker) Summary(expected int) *Summary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	sum := &Summary{ID: t.id, Expected: expected}
-	reasons := map[string]int{}
+	reasons, verdicts := map[string]int{}, map[string]int{}
 	ns := make([]int, 0, len(t.js))
 	for n := range t.js {
 		ns = append(ns, n)
@@ -215,6 +232,11 @@ func (t *Tracker) Summary(expected int) *Summary {
 			for r, c := range s.reasons {
 				reasons[r] += c
 			}
+			sum.Valid += s.valid
+			sum.Invalid += s.invalid
+			for r, c := range s.verdicts {
+				verdicts[r] += c
+			}
 		case s.dlqReason != "":
 			sum.Seen++
 			sum.DeadLettered++
@@ -225,13 +247,21 @@ func (t *Tracker) Summary(expected int) *Summary {
 		}
 	}
 	sum.Missing = max(expected, sum.Highest) - sum.Seen
-	for r, c := range reasons {
-		sum.Reasons = append(sum.Reasons, Reason{Text: r, Count: c})
+	sum.Reasons = byCount(reasons)
+	sum.InvalidReasons = byCount(verdicts)
+	return sum
+}
+
+// byCount lists the reasons, most frequent first (ties by text).
+func byCount(m map[string]int) []Reason {
+	out := make([]Reason, 0, len(m))
+	for r, c := range m {
+		out = append(out, Reason{Text: r, Count: c})
 	}
-	slices.SortFunc(sum.Reasons, func(a, b Reason) int {
+	slices.SortFunc(out, func(a, b Reason) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Text, b.Text))
 	})
-	return sum
+	return out
 }
 
 var (

@@ -19,20 +19,11 @@ func (s *Summary) Print(w io.Writer, top int) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  items: %d succeeded, %d failed (of %d)\n", s.ItemsSucceeded, s.ItemsFailed, s.Items)
-	if len(s.Reasons) > 0 {
-		fmt.Fprintln(w, "  failed items by reason:")
-		for i, r := range s.Reasons {
-			if i == top {
-				rest := 0
-				for _, r := range s.Reasons[top:] {
-					rest += r.Count
-				}
-				fmt.Fprintf(w, "  %8d  (%d other reasons)\n", rest, len(s.Reasons)-top)
-				break
-			}
-			fmt.Fprintf(w, "  %8d  %s\n", r.Count, r.Text)
-		}
+	if s.Valid+s.Invalid > 0 {
+		fmt.Fprintf(w, "  emails: %d valid, %d invalid (ClickyID's verdicts)\n", s.Valid, s.Invalid)
+		printReasons(w, "  invalid emails by reason:", s.InvalidReasons, top)
 	}
+	printReasons(w, "  failed items by reason:", s.Reasons, top)
 	if len(s.Dead) > 0 {
 		fmt.Fprintln(w, "  dead-lettered jobs (enqueue dlq list; enqueue dlq replay SEQ):")
 		for i, d := range s.Dead {
@@ -46,5 +37,24 @@ func (s *Summary) Print(w io.Writer, top int) {
 			}
 			fmt.Fprintf(w, "    %s  dlq seq %s: %s\n", d.ID, seq, d.Reason)
 		}
+	}
+}
+
+// printReasons writes a heading and the top reasons with their counts.
+func printReasons(w io.Writer, heading string, reasons []Reason, top int) {
+	if len(reasons) == 0 {
+		return
+	}
+	fmt.Fprintln(w, heading)
+	for i, r := range reasons {
+		if i == top {
+			rest := 0
+			for _, r := range reasons[top:] {
+				rest += r.Count
+			}
+			fmt.Fprintf(w, "  %8d  (%d other reasons)\n", rest, len(reasons)-top)
+			break
+		}
+		fmt.Fprintf(w, "  %8d  %s\n", r.Count, r.Text)
 	}
 }

@@ -163,7 +163,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 	}
 	// The canaries did reach the fakes (the scan looks for the right strings).
-	seen := strings.Join(c.find(fmt.Sprint(kt.Requests(), kl.Requests(), ci.Requests())), ",")
+	var sent strings.Builder
+	for _, reqs := range [][]apistest.Request{kt.Requests(), kl.Requests(), ci.Requests()} {
+		for _, q := range reqs {
+			fmt.Fprintf(&sent, "%v %s\n", q.Header, q.Body)
+		}
+	}
+	seen := strings.Join(c.find(sent.String()), ",")
 	for _, name := range []string{"X-Ci", "KLICKTIPP_PASSWORD", "wrong klicktipp password", "KLIPY_API_KEY", "CLICKYID_API_KEY", "wrong clickyid key"} {
 		if !strings.Contains(seen, name) {
 			t.Errorf("the fakes never received the canary %s: the path using it was not exercised (or the scan is blind)", name)

@@ -158,6 +158,7 @@ func TestHostileInput(t *testing.T) {
 			wantDLQ++
 		default:
 			wantResults++
+			fig.Items += len(h.items)
 		}
 	}
 	fig.HostileInputs = len(corpus)

@@ -63,14 +63,24 @@ type Transport struct {
 	Observer Observer     // optional
 }
 
-// Do waits on the limiter, sends req, reads the whole body (up to
+type skipWaitKey struct{}
+
+// SkipLimiterWait returns a context under which Transport.Do sends without
+// waiting on the limiter (it still reports the answer to it). It is for the
+// one request that must not be held back by a rate-limit block: a logout,
+// which frees a session instead of using the API's budget.
+func SkipLimiterWait(ctx context.Context) context.Context {
+	return context.WithValue(ctx, skipWaitKey{}, true)
+}
+
+// Do waits on the limiter (unless ctx comes from SkipLimiterWait), sends req, reads the whole body (up to
 // MaxBodyBytes), hands status and headers to the limiter, and returns the
 // response with its body already read and closed. A request that got no
 // response, or whose body could not be read, returns an *Error of class
 // ErrTransient (or ctx's error when ctx is done). Non-2xx statuses are NOT
 // turned into errors here: each client decodes its API's error body itself.
 func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http.Response, []byte, error) {
-	if t.Limiter != nil {
+	if t.Limiter != nil && ctx.Value(skipWaitKey{}) == nil {
 		if err := t.Limiter.Wait(ctx); err != nil {
 			return nil, nil, err
 		}

@@ -26,7 +26,7 @@ var _ Handler = (*KlickTippUpsert)(nil)
 
 // logoutTimeout bounds the logout, which runs even after the job's context
 // is cancelled (shutdown).
-const logoutTimeout = 10 * time.Second
+const logoutTimeout = 30 * time.Second
 
 // Handle upserts the pending contacts: resolve tag names once, then per
 // contact POST /subscriber (with the list, the fields and the first tag) and

@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"crmsync/internal/apis"
 	"crmsync/internal/apis/apistest"
+	"crmsync/internal/apis/klicktipp"
+	"crmsync/internal/apis/klicktipp/klicktipptest"
 	"crmsync/internal/jobs"
+	"crmsync/internal/limiter"
 )
 
 func TestSessionModeOneSessionPerJob(t *testing.T) {
@@ -341,5 +345,42 @@ func awaitCond(t *testing.T, timeout time.Duration, cond func() bool) {
 			t.Fatal("condition not met in time")
 		case <-tick.C:
 		}
+	}
+}
+
+// A job handed back because the credential is blocked still logs out:
+// the logout is not held back by the limiter, and a 429 on it is retried
+// after the API's Retry-After.
+func TestRateLimitHandBackLogsOut(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{cfg: jobs.Config{Hold: 100 * time.Millisecond}})
+	// Each attempt spends 3 requests on login, GET /tag and logout; 6 a
+	// window leaves room for a few contacts an attempt.
+	b.kt.SetRateLimit(apistest.RateLimit{Limit: 6, Window: 2 * time.Second, RetryAfter: true})
+	lim, err := limiter.New(limiter.Config{API: "klicktipp", Credential: klicktipptest.Username, Rate: 100, Burst: 10,
+		MaxWait: 100 * time.Millisecond, Logger: b.cfg.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	hc := apis.NewHTTPClient(2 * time.Second)
+	t.Cleanup(hc.CloseIdleConnections)
+	kt, err := klicktipp.New(klicktipp.Config{BaseURL: b.kt.URL, Username: klicktipptest.Username, Password: klicktipptest.Password, HTTPClient: hc, Limiter: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &jobs.KlickTippUpsert{Client: kt, CreateTags: true}
+	b.publish(t, "crmsync.jobs.contact.upsert", upsert("rl-logout", "klicktipp", contacts("rl", 6)), "")
+	b.startWith(t, jobs.RouterFunc(func(*jobs.Job) (jobs.Handler, error) { return h, nil }))
+	r := b.results(t, 1, 60*time.Second)[0]
+	if r.Status != jobs.StatusSucceeded {
+		t.Fatalf("result %+v", r)
+	}
+	b.stop(t)
+	if b.kt.RateLimited() == 0 {
+		t.Fatal("no 429: the test proves nothing")
+	}
+	if b.kt.Logins() < 2 || b.kt.Logins() != b.kt.Logouts() || b.kt.OpenSessions() != 0 {
+		t.Errorf("logins %d, logouts %d, open %d: a hand-back left a session open", b.kt.Logins(), b.kt.Logouts(), b.kt.OpenSessions())
 	}
 }

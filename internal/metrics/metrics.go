@@ -70,10 +70,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.005, 3, 9),
 		}, []string{"api"}),
 		SessionsOpened: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "crmsync_klicktipp_sessions_opened_total", Help: "KlickTipp sessions opened (logins, re-logins included).",
+			Name: "crmsync_klicktipp_sessions_opened_total", Help: "KlickTipp sessions opened by a job's login (re-logins are counted apart).",
 		}),
 		SessionsClosed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "crmsync_klicktipp_sessions_closed_total", Help: "KlickTipp sessions closed (logouts attempted).",
+			Name: "crmsync_klicktipp_sessions_closed_total", Help: "KlickTipp sessions closed (logout answered, or the session had already expired).",
 		}),
 		SessionsOpen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crmsync_klicktipp_sessions_open", Help: "KlickTipp sessions open now.",

@@ -105,15 +105,19 @@ func (c *Client) event(e SessionEvent) {
 // expired.
 func (s *Session) Relogins() int { return int(s.relogins.Load()) }
 
-// Logout closes the session: in session mode it calls POST /account/logout
-// (again, up to 3 times, when the call fails in transit: a reset, a timeout
-// or a 5xx); later calls do nothing and return nil. In partner mode it only marks
-// the Session closed. The Session is closed even when the call fails (the
-// error is returned); an already expired session counts as logged out. If
-// ctx is done before the call starts, Logout returns ctx's error and the
+// Logout closes the session: in session mode it calls POST /account/logout;
+// later calls do nothing and return nil. In partner mode it only marks the
+// Session closed. The logout is never held back by the client's own rate
+// limiter (a block must not leave sessions open); when it fails in transit
+// (a reset, a timeout, a 5xx) it is tried again up to 3 times, and when the
+// API answers 429 it is tried again after the wait the API asked for, for as
+// long as ctx allows. An already expired session counts as logged out.
+// SessionClosed is reported only once the session is known closed. The
+// Session is marked closed even when the call fails (the error is returned).
+// If ctx is done before the call starts, Logout returns ctx's error and the
 // session stays open, so pass a context that outlives a shutdown
-// (context.WithoutCancel) to log out on every path. Logout waits for a
-// relogin in progress.
+// (context.WithoutCancel) with a deadline. Logout waits for a relogin in
+// progress.
 func (s *Session) Logout(ctx context.Context) error {
 	if err := s.acquire(ctx); err != nil {
 		return err
@@ -130,19 +134,31 @@ func (s *Session) Logout(ctx context.Context) error {
 	if s.c.mode == ModePartner {
 		return nil
 	}
-	s.c.event(SessionClosed)
-	var err error
-	for try := 0; ; try++ {
-		_, _, err = s.c.send(ctx, http.MethodPost, "/account/logout", nil, a)
-		if errors.Is(err, apis.ErrUnauthorized) {
-			return nil // the session had already expired (or an earlier try closed it)
+	ctx = apis.SkipLimiterWait(ctx)
+	transient := 0
+	for {
+		_, _, err := s.c.send(ctx, http.MethodPost, "/account/logout", nil, a)
+		if err == nil || errors.Is(err, apis.ErrUnauthorized) {
+			// Closed now, or it had already expired (or an earlier try
+			// closed it and its answer was lost).
+			s.c.event(SessionClosed)
+			return nil
 		}
-		// A logout lost in transit (reset, timeout, 5xx) leaves the session
-		// open at KlickTipp: try again, briefly.
-		if err == nil || !errors.Is(err, apis.ErrTransient) || try == logoutRetries {
+		var wait time.Duration
+		switch {
+		case errors.Is(err, apis.ErrRateLimited):
+			wait, _ = apis.RetryAfter(err)
+			wait = max(wait, time.Second)
+		case errors.Is(err, apis.ErrTransient) && transient < logoutRetries:
+			wait = logoutRetryBase << (2 * transient)
+			transient++
+		default:
 			return err
 		}
-		t := time.NewTimer(logoutRetryBase << (2 * try))
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			return err // the wait would outlast ctx: give up now, with the reason
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

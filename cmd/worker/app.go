@@ -36,6 +36,7 @@ type Main struct {
 	httpAddr chan string   // receives the HTTP listener's address once serving
 	natsURL  chan string   // receives the URL of the embedded server, if one is started
 	bound    chan struct{} // closed once the streams and consumer are bound
+	running  chan struct{} // closed once the runner starts pulling jobs
 
 	profiles map[string]account.Profile
 	sb       *sandbox
@@ -64,7 +65,7 @@ func NewMain(cfg *config.Config, sandbox bool, w io.Writer) *Main {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &Main{
 		cfg: cfg, sandbox: sandbox, log: log, reg: reg, metrics: metrics.New(reg),
-		httpAddr: make(chan string, 1), natsURL: make(chan string, 1), bound: make(chan struct{}),
+		httpAddr: make(chan string, 1), natsURL: make(chan string, 1), bound: make(chan struct{}), running: make(chan struct{}),
 	}
 }
 

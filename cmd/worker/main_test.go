@@ -62,11 +62,11 @@ func startMode(t *testing.T, env []string, sandbox bool) *bundle {
 		t.Fatalf("Run ended early: %v", err)
 	}
 	select {
-	case <-m.bound:
+	case <-m.running:
 	case err := <-b.done:
-		t.Fatalf("Run ended before binding: %v", err)
+		t.Fatalf("Run ended before the runner started: %v", err)
 	case <-time.After(10 * time.Second):
-		t.Fatal("not bound within 10s")
+		t.Fatal("runner not started within 10s")
 	}
 	return b
 }

@@ -58,6 +58,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 		return err
 	}
 	m.log.Info("worker started", "concurrency", c.Concurrency, "max_attempts", c.MaxAttempts)
+	close(m.running)
 	err = r.Run(ctx)
 	m.log.Info("worker stopped")
 	return err

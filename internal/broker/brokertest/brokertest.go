@@ -4,6 +4,7 @@
 package brokertest
 
 import (
+	"context"
 	"net"
 	"sync"
 	"testing"
@@ -56,6 +57,36 @@ func (s *Server) start() {
 	s.srv = srv
 	s.port = srv.Addr().(*net.TCPAddr).Port
 	s.mu.Unlock()
+	s.awaitJetStream()
+}
+
+// awaitJetStream waits until the server answers JetStream API requests, so
+// a restarted server has recovered its streams before a test goes on (a
+// shutdown in the middle of that recovery leaves store goroutines behind).
+func (s *Server) awaitJetStream() {
+	s.t.Helper()
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		s.t.Fatalf("connect: %v", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		if _, err := js.AccountInfo(ctx); err == nil {
+			return
+		} else if ctx.Err() != nil {
+			s.t.Fatalf("JetStream not ready after 10s: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // URL is the client URL.

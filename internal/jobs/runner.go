@@ -28,7 +28,8 @@ type Config struct {
 	Hold          time.Duration // longest rate-limit wait a job holds its slot for; default 10s
 	Limits        Limits        // envelope limits
 	// CheckpointEvery is how often a running job's progress is saved;
-	// default 1s. A crash redoes at most the items of this interval.
+	// default 250ms. A crash redoes at most the items of this interval
+	// plus those in flight.
 	CheckpointEvery time.Duration
 	Logger          *slog.Logger     // default slog.Default()
 	Metrics         *metrics.Metrics // may be nil
@@ -51,7 +52,7 @@ func (c Config) withDefaults() Config {
 	def(&c.RetryBase, 2*time.Second)
 	def(&c.RetryMax, 5*time.Minute)
 	def(&c.Hold, 10*time.Second)
-	def(&c.CheckpointEvery, time.Second)
+	def(&c.CheckpointEvery, 250*time.Millisecond)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

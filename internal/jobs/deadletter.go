@@ -23,14 +23,21 @@ func DeadLetterSubject(k Kind) string {
 	return DLQPrefix + string(k)
 }
 
-// deadLetter publishes msg's original body and headers to the dead-letter
-// stream with the contract's headers, and waits for the stream's ack.
+// deadLetter publishes msg's original body and headers (but NATS's own
+// Nats-* control headers) to the dead-letter stream with the contract's
+// headers, and waits for the stream's ack.
 func deadLetter(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, seq uint64, kind Kind, jobID, reason string, attempts int) error {
 	h := nats.Header{}
 	for k, v := range msg.Headers() {
+		// NATS control headers (Nats-Expected-Stream, Nats-TTL,
+		// Nats-Rollup, ...) were meant for the jobs stream; on the DLQ
+		// publish they would make it fail, and the message would loop.
+		if len(k) >= 5 && strings.EqualFold(k[:5], "Nats-") {
+			continue
+		}
 		h[k] = append([]string(nil), v...)
 	}
-	if orig := h.Get(HeaderMsgID); orig != "" {
+	if orig := msg.Headers().Get(HeaderMsgID); orig != "" {
 		h.Set(HeaderOriginalMsgID, orig)
 	}
 	reason = oneLine(reason)

@@ -167,7 +167,8 @@ func (l Limits) withDefaults() Limits {
 // the dead-letter stream with Reason as Crmsync-Error.
 type InvalidError struct {
 	Reason string
-	Kind   Kind // the kind, when known and valid; "" sends it to crmsync.dlq.invalid
+	Kind   Kind   // the kind, when known and valid; "" sends it to crmsync.dlq.invalid
+	ID     string // the envelope's id, when the body was a JSON object carrying one
 }
 
 func (e *InvalidError) Error() string { return "invalid job: " + e.Reason }
@@ -198,6 +199,9 @@ func Decode(subject string, body []byte, lim Limits) (*Job, error) {
 	}
 	if dec.More() {
 		return nil, bad(subjKind, "body has data after the JSON object")
+	}
+	bad = func(k Kind, format string, a ...any) error {
+		return &InvalidError{Reason: fmt.Sprintf(format, a...), Kind: k, ID: truncate(oneLine(j.ID), 256)}
 	}
 	if !j.Kind.valid() {
 		if j.Kind == "" {

@@ -203,9 +203,20 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	if err != nil {
 		var inv *InvalidError
 		errors.As(err, &inv)
-		id := jobID(nil, msg, seq)
+		id := inv.ID
+		if id == "" {
+			id = jobID(nil, msg, seq)
+		}
 		log.Warn("invalid job; dead-lettering", "job", id, "reason", inv.Reason)
-		r.deadLetter(ctx, msg, seq, inv.Kind, id, inv.Reason, 0, log)
+		if r.deadLetter(ctx, msg, seq, inv.Kind, id, inv.Reason, 0, log) && inv.Kind.valid() {
+			// Its kind is known, so its publisher may be waiting for a result.
+			res := &Result{ID: id, Kind: inv.Kind, Attempt: 0, Started: start.UTC(), Finished: time.Now().UTC(),
+				Items: []ItemResult{}, DeadLettered: true, Error: oneLine(inv.Reason)}
+			res.finish()
+			if err := r.publishResult(ctx, res, seq); err != nil {
+				log.Warn("dead-lettered, but cannot publish its result", "err", err)
+			}
+		}
 		r.count(inv.Kind, "dead_lettered", start)
 		return
 	}

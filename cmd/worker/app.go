@@ -182,22 +182,38 @@ func (m *Main) bind(ctx context.Context, js jetstream.JetStream) (jetstream.Cons
 		DuplicateWindow: m.cfg.DuplicateWindow, ResultsMaxAge: m.cfg.ResultsMaxAge, DLQMaxAge: m.cfg.DLQMaxAge,
 		Replicas: m.cfg.StreamReplicas, AckWait: m.cfg.AckWait,
 	}
+	cons, err := retry(ctx, m, "streams", func(ctx context.Context) (jetstream.Consumer, error) {
+		cons, err := jobs.Setup(ctx, js, sc)
+		if err != nil {
+			m.ready.set(m.nc, false, "binding streams: "+err.Error())
+		}
+		return cons, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.ready.set(m.nc, true, "")
+	close(m.bound)
+	m.log.Info("streams bound", "streams", []string{jobs.JobsStream, jobs.ResultsStream, jobs.DLQStream}, "consumer", jobs.Consumer)
+	return cons, nil
+}
+
+// retry calls fn (with a 10 s timeout each) until it succeeds or ctx is
+// done, backing off from 250 ms to 10 s and logging each failure.
+func retry[T any](ctx context.Context, m *Main, what string, fn func(context.Context) (T, error)) (T, error) {
 	delay := 250 * time.Millisecond
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		cons, err := jobs.Setup(sctx, js, sc)
+		v, err := fn(sctx)
 		cancel()
 		if err == nil {
-			m.ready.set(m.nc, true, "")
-			close(m.bound)
-			m.log.Info("streams bound", "streams", []string{jobs.JobsStream, jobs.ResultsStream, jobs.DLQStream}, "consumer", jobs.Consumer)
-			return cons, nil
+			return v, nil
 		}
-		m.ready.set(m.nc, false, "binding streams: "+err.Error())
-		m.log.Warn("cannot bind streams yet; retrying", "err", err, "retry_in", delay)
+		m.log.Warn("cannot set up "+what+" yet; retrying", "err", err, "retry_in", delay)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			var zero T
+			return zero, ctx.Err()
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 10*time.Second)

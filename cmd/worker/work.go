@@ -17,14 +17,15 @@ import (
 // and runs it until ctx is done.
 func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer) error {
 	c := m.cfg
+	ckv, err := retry(ctx, m, "checkpoint bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+		return jobs.EnsureCheckpoints(ctx, js, c.ResultsMaxAge, c.StreamReplicas)
+	})
+	if err != nil {
+		return nil // ctx done: a clean stop
+	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ckv, err := jobs.EnsureCheckpoints(sctx, js, c.ResultsMaxAge, c.StreamReplicas)
-	if err != nil {
-		m.log.Warn("no checkpoint bucket; redelivered jobs restart from their first item", "err", err)
-		ckv = nil
-	}
-	lkv, err := limiter.EnsureBucket(sctx, js)
+	lkv, err := limiter.EnsureBucket(sctx, js, c.StreamReplicas)
 	if err != nil {
 		m.log.Warn("no shared limiter bucket; rate limits are per replica", "err", err)
 		lkv = nil

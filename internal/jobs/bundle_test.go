@@ -39,19 +39,20 @@ type bundle struct {
 	cons    jetstream.Consumer
 	cfg     jobs.Config
 	partner bool
+	noKV    bool
 	cancel  context.CancelFunc
 	done    chan error
 }
 
 type opts struct {
 	partner bool
-	cons    jetstream.Consumer
+	noKV    bool // run without a checkpoint bucket
 	cfg     jobs.Config
 }
 
 func setup(t testing.TB, o opts) *bundle {
 	t.Helper()
-	b := &bundle{srv: brokertest.Start(t), partner: o.partner}
+	b := &bundle{srv: brokertest.Start(t), partner: o.partner, noKV: o.noKV}
 	b.nc, b.js = b.srv.Connect(t)
 	b.kt = klicktipptest.NewServer()
 	b.kl = klipytest.NewServer()
@@ -134,6 +135,9 @@ func (b *bundle) startWith(t testing.TB, router jobs.Router) {
 	kv, err := jobs.EnsureCheckpoints(ctx, b.js, time.Hour, 1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.noKV {
+		kv = nil
 	}
 	r, err := jobs.NewRunner(b.js, b.cons, kv, router, b.cfg)
 	if err != nil {

@@ -55,10 +55,14 @@ type checkpoint struct {
 
 func checkpointKey(streamSeq uint64) string { return "msg-" + strconv.FormatUint(streamSeq, 10) }
 
-// loadCheckpoint returns the saved progress of a message, or an empty one.
-// A KV failure is returned so the caller can log it; the empty checkpoint is
-// still usable (the job is then redone from the start, which is safe because
-// upserts are idempotent).
+// errCorruptCheckpoint marks a checkpoint that cannot be decoded: the job
+// starts over (safe: upserts are idempotent).
+var errCorruptCheckpoint = errors.New("corrupt")
+
+// loadCheckpoint returns the saved progress of a message, or an empty one
+// when there is none. A corrupt checkpoint returns an empty one and an error
+// wrapping errCorruptCheckpoint; any other error means KV could not be read,
+// and the caller should not run the job without its progress.
 func loadCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) (*checkpoint, error) {
 	cp := &checkpoint{}
 	if kv == nil {
@@ -72,7 +76,7 @@ func loadCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) (*ch
 		return cp, err
 	}
 	if err := json.Unmarshal(e.Value(), cp); err != nil {
-		return &checkpoint{stored: true}, fmt.Errorf("checkpoint %s is corrupt: %w", checkpointKey(seq), err)
+		return &checkpoint{stored: true}, fmt.Errorf("checkpoint %s: %w: %v", checkpointKey(seq), errCorruptCheckpoint, err)
 	}
 	cp.stored = true
 	return cp, nil

@@ -73,9 +73,11 @@ type Runner struct {
 	maxMsg int
 }
 
-// NewRunner builds a runner. checkpoints may be nil (no resume after a
-// crash: jobs are redone from the start). It returns an error when a
-// required dependency is missing.
+// NewRunner builds a runner. checkpoints should be the bucket from
+// EnsureCheckpoints; nil runs without resume (a redelivered job is redone
+// from its first item, and failed attempts are counted by deliveries,
+// rate-limit hand-backs included). It returns an error when a required
+// dependency is missing.
 func NewRunner(js jetstream.JetStream, cons jetstream.Consumer, checkpoints jetstream.KeyValue, router Router, cfg Config) (*Runner, error) {
 	if js == nil || cons == nil || router == nil {
 		return nil, errors.New("jobs: NewRunner needs a JetStream, a consumer and a router")
@@ -232,8 +234,22 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		cp, err = loadCheckpoint(cctx, r.kv, seq)
 		cancel()
-		if err != nil {
-			log.Warn("cannot read checkpoint; starting from the first item", "err", err)
+		switch {
+		case errors.Is(err, errCorruptCheckpoint):
+			log.Warn("checkpoint is corrupt; starting from the first item", "err", err)
+		case err != nil:
+			// Without its checkpoint the job would lose its attempt count
+			// and redo its items: hand it back until KV answers.
+			d := r.backoff(1)
+			log.Warn("cannot read checkpoint; handing the job back", "err", err, "retry_in", d)
+			_ = msg.NakWithDelay(d)
+			r.retried(job.Kind, "checkpoint_unavailable", start)
+			return
+		}
+		if r.kv == nil {
+			// No checkpoints at all: count deliveries instead (rate-limit
+			// hand-backs then count too, which is the lesser evil).
+			cp.Failures = int(meta.NumDelivered) - 1
 		}
 	}
 	if cp.Started.IsZero() {

@@ -266,6 +266,20 @@ func TestTransientFailuresRetryThenDeadLetter(t *testing.T) {
 	}
 }
 
+// Without a checkpoint bucket, failed attempts are counted by deliveries,
+// so a job that always fails still ends in the dead-letter stream.
+func TestWithoutCheckpointsFailuresStillDeadLetter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{noKV: true})
+	b.kl.SetFaults(apistest.Faults{FailRate: 1}, 1)
+	b.publish(t, "crmsync.jobs.contact.upsert", upsert("no-kv", "klipy", contacts("n", 1)), "")
+	b.start(t)
+	m := b.collect(t, jobs.DLQStream, 1, 30*time.Second)[0]
+	if e := m.Headers().Get(jobs.HeaderError); !strings.Contains(e, "gave up after 3 failed attempts") {
+		t.Errorf("reason %q", e)
+	}
+}
+
 func TestFlakyAPIStillFinishes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, opts{})

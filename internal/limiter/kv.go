@@ -26,14 +26,16 @@ const (
 // EnsureBucket creates the KV bucket CRMSYNC_LIMITS, or updates its
 // configuration, and returns it. It is idempotent. The bucket keeps one
 // revision per key, on file storage (so a broker restart keeps current
-// blocks), and drops keys untouched for BucketTTL. Errors come from JetStream, wrapped.
-func EnsureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+// blocks) with replicas replicas (at least 1; STREAM_REPLICAS), and drops
+// keys untouched for BucketTTL. Errors come from JetStream, wrapped.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      Bucket,
 		Description: "crmsync rate-limit state per API credential (internal/limiter)",
 		History:     1,
 		TTL:         BucketTTL,
 		Storage:     jetstream.FileStorage,
+		Replicas:    max(replicas, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("limiter: ensure KV bucket %s: %w", Bucket, err)

@@ -77,7 +77,7 @@ func (s *natsServer) bucket(t *testing.T) jetstream.KeyValue {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := limiter.EnsureBucket(ctx, js)
+	kv, err := limiter.EnsureBucket(ctx, js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -171,18 +172,22 @@ func (a *Attempt) Call(ctx context.Context, fn func(context.Context) error) erro
 }
 
 // ItemFailure reports whether err fails only the item it was about (a 4xx
-// validation or not-found answer), so the job goes on. Other errors end the
-// attempt: see JobError.
+// validation answer: KlickTipp's 406, Klipy's 422, ...), so the job goes on.
+// Other errors end the attempt: see JobError.
 func ItemFailure(err error) bool {
-	return errors.Is(err, apis.ErrValidation) || errors.Is(err, apis.ErrNotFound)
+	return errors.Is(err, apis.ErrValidation)
 }
 
 // JobError turns an error that ends an attempt into its outcome: bad
-// credentials or a missing permission are permanent (dead letter, logged
-// loudly by the runner); everything else is returned as it is (transient
-// retry, rate-limit hand-back, shutdown).
+// credentials, a missing permission, or a 404 from an endpoint that always
+// exists (a wrong base URL) are permanent: dead letter, logged loudly by the
+// runner, replayable once the setting is fixed. Everything else is returned
+// as it is (transient retry, rate-limit hand-back, shutdown).
 func JobError(err error) error {
-	if errors.Is(err, apis.ErrUnauthorized) || errors.Is(err, apis.ErrForbidden) {
+	switch {
+	case errors.Is(err, apis.ErrNotFound):
+		return Permanent(fmt.Errorf("%w (is the API's base URL right?)", err))
+	case errors.Is(err, apis.ErrUnauthorized), errors.Is(err, apis.ErrForbidden):
 		return Permanent(err)
 	}
 	return err

@@ -13,6 +13,8 @@ import (
 	"crmsync/internal/apis/apistest"
 	"crmsync/internal/apis/klicktipp"
 	"crmsync/internal/apis/klicktipp/klicktipptest"
+	"crmsync/internal/apis/klipy"
+	"crmsync/internal/apis/klipy/klipytest"
 	"crmsync/internal/jobs"
 	"crmsync/internal/limiter"
 )
@@ -423,5 +425,24 @@ func TestRateLimitHandBackLogsOut(t *testing.T) {
 	}
 	if b.kt.Logins() < 2 || b.kt.Logins() != b.kt.Logouts() || b.kt.OpenSessions() != 0 {
 		t.Errorf("logins %d, logouts %d, open %d: a hand-back left a session open", b.kt.Logins(), b.kt.Logouts(), b.kt.OpenSessions())
+	}
+}
+
+// A 404 from an endpoint that always exists means a wrong base URL: the
+// job is dead-lettered with a hint, not acked with every item "failed".
+func TestWrongBaseURLDeadLetters(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{})
+	hc := apis.NewHTTPClient(2 * time.Second)
+	t.Cleanup(hc.CloseIdleConnections)
+	kl, err := klipy.New(klipy.Config{BaseURL: b.kl.URL + "/api/v2", APIKey: klipytest.DefaultAPIKey, HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.publish(t, "crmsync.jobs.contact.upsert", upsert("wrong-url", "klipy", contacts("w", 3)), "")
+	b.startWith(t, jobs.RouterFunc(func(*jobs.Job) (jobs.Handler, error) { return &jobs.KlipyUpsert{Client: kl}, nil }))
+	m := b.collect(t, jobs.DLQStream, 1, 20*time.Second)[0]
+	if e := m.Headers().Get(jobs.HeaderError); !strings.Contains(e, "404") || !strings.Contains(e, "base URL") {
+		t.Errorf("reason %q", e)
 	}
 }

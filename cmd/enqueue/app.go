@@ -35,6 +35,9 @@ type Main struct {
 	// plain line every ProgressEvery (default 5s).
 	Terminal      bool
 	ProgressEvery time.Duration
+	// Now is the clock (default time.Now). It only times the run: nothing
+	// compares it with the server's clock.
+	Now func() time.Time
 }
 
 // exitError carries an exit code with a one-line message.
@@ -51,7 +54,7 @@ func fail(code int, format string, a ...any) error {
 
 const usage = `usage:
   enqueue contacts -target klicktipp|klipy [-account A] [-list ID] [-tags a,b] [-map col=field,...] [-batch 200] [-id BACKFILL] [-wait] [-strict] FILE|-
-  enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-batch 1000] [-id BACKFILL] [-wait] [-strict] FILE|-
+  enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-map col=email] [-batch 1000] [-id BACKFILL] [-wait] [-strict] FILE|-
   enqueue status BACKFILL
   enqueue dlq list | show SEQ | replay [SEQ...|-all] | purge -yes
 run "enqueue COMMAND -h" for a command's flags`
@@ -60,6 +63,9 @@ run "enqueue COMMAND -h" for a command's flags`
 func (m *Main) Run(ctx context.Context, args []string) int {
 	if m.ProgressEvery <= 0 {
 		m.ProgressEvery = 5 * time.Second
+	}
+	if m.Now == nil {
+		m.Now = time.Now
 	}
 	if len(args) == 0 {
 		fmt.Fprintln(m.Stderr, usage)

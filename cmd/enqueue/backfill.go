@@ -88,8 +88,9 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 		fs.Int64Var(&spec.ListID, "list", 0, "KlickTipp opt-in list id for every contact")
 		fs.StringVar(&tags, "tags", "", "KlickTipp tags (ids or names, comma-separated) for every contact")
 		fs.StringVar(&mapping, "map", "", "column mappings col=key,... (key: a KlickTipp field key, email, tags, listid, - to drop; for Klipy any person key)")
-		fs.IntVar(&spec.Batch, "batch", 200, "items per job (at most WORKER_MAX_JOB_ITEMS; jobs also stay under WORKER_MAX_JOB_BYTES)")
+		fs.IntVar(&spec.Batch, "batch", 200, "items per job (at most WORKER_MAX_JOB_ITEMS; jobs also stay under WORKER_MAX_JOB_BYTES and the server's max_payload)")
 	} else {
+		fs.StringVar(&mapping, "map", "", "CSV: col=email names the email column (when it is not email, e-mail or email_address)")
 		fs.StringVar(&tgs, "target-groups", "", "ClickyID target group ids, comma-separated")
 		fs.StringVar(&offers, "offers", "", "ClickyID offer ids, comma-separated")
 		fs.StringVar(&spec.Mode, "mode", "any", "any or all")
@@ -205,6 +206,10 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 		return err
 	}
 	defer c.Close()
+	// The server's max_payload counts headers too (Nats-Msg-Id, ...).
+	if mp := int(c.nc.MaxPayload()) - backfill.HeaderAllowance; mp > 0 && mp < spec.MaxBytes {
+		spec.MaxBytes = mp
+	}
 
 	if id == "" {
 		if _, err := in.file.Seek(0, io.SeekStart); err != nil {
@@ -230,6 +235,17 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 		return fail(exitNATS, "%v", err)
 	}
 
+	// -wait reads what is stored from now on, by sequence: clocks differ.
+	var resultsFrom, dlqFrom uint64
+	if wait {
+		if resultsFrom, err = backfill.NextSeq(ctx, c.js, jobs.ResultsStream); err == nil {
+			dlqFrom, err = backfill.NextSeq(ctx, c.js, jobs.DLQStream)
+		}
+		if err != nil {
+			return fail(exitNATS, "%v", err)
+		}
+	}
+
 	r, cnt, zc, header, err := in.open(spec)
 	if err != nil {
 		return err
@@ -240,7 +256,7 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 		return fail(exitUsage, "rejects file: %v", err)
 	}
 	st := &backfill.Stats{}
-	start := time.Now()
+	start := m.Now()
 	prog := m.startProgress(quiet, "enqueue "+id, in.size, cnt, st)
 	perr := backfill.Publish(ctx, c.nc, spec.Kind, r, backfill.NewChunker(id, spec), backfill.Options{
 		Stats: st,
@@ -258,7 +274,7 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 	if err := rf.Close(); err != nil && perr == nil {
 		perr = fail(exitUsage, "rejects file %s: %v", rejects, err)
 	}
-	elapsed := time.Since(start)
+	elapsed := m.Now().Sub(start)
 	m.printPublished(in.name, id, st, elapsed, rejects)
 	if perr != nil {
 		var pe *backfill.PublishError
@@ -274,9 +290,8 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 	if !wait {
 		return exitCode(code)
 	}
-	since := start.Add(-time.Second)
 	if st.Duplicates.Load() > 0 {
-		since = time.Time{} // some results may be from the earlier run
+		resultsFrom, dlqFrom = 0, 0 // some results may be from the earlier run
 	}
 	wctx := ctx
 	if timeout > 0 {
@@ -286,7 +301,7 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 	}
 	expected := int(st.Jobs.Load())
 	wp := m.startWaitProgress(quiet, "results "+id, expected)
-	sum, err := backfill.Follow(wctx, c.js, id, spec.Kind, expected, backfill.FollowOptions{Since: since, Progress: wp.set})
+	sum, err := backfill.Follow(wctx, c.js, id, spec.Kind, expected, backfill.FollowOptions{ResultsFrom: resultsFrom, DLQFrom: dlqFrom, Progress: wp.set})
 	wp.stop()
 	if sum != nil {
 		sum.Print(m.Stdout, top)

@@ -26,6 +26,7 @@ type env struct {
 	srv *brokertest.Server
 	js  jetstream.JetStream
 	dir string
+	now func() time.Time // Main.Now; nil for time.Now
 }
 
 func newEnv(t *testing.T) *env {
@@ -41,7 +42,7 @@ func (e *env) run(t *testing.T, stdin string, args ...string) (int, string, stri
 	t.Helper()
 	var out, errb bytes.Buffer
 	m := &Main{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		Environ: []string{"NATS_URL=" + e.srv.URL()}, ProgressEvery: time.Hour}
+		Environ: []string{"NATS_URL=" + e.srv.URL()}, ProgressEvery: time.Hour, Now: e.now}
 	code := m.Run(context.Background(), args)
 	t.Logf("enqueue %s -> %d\nstdout:\n%sstderr:\n%s", strings.Join(args, " "), code, out.String(), errb.String())
 	return code, out.String(), errb.String()

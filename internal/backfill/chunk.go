@@ -70,7 +70,7 @@ func (c *Chunker) overhead() int {
 // Fits reports why item can never fit in a job, or "".
 func (c *Chunker) Fits(item []byte) string {
 	if c.overhead()+len(item)+8 > c.maxBytes {
-		return fmt.Sprintf("row makes an item of %d bytes; a job holds at most %d bytes (WORKER_MAX_JOB_BYTES)", len(item), c.maxBytes)
+		return fmt.Sprintf("row makes an item of %d bytes; a job holds at most %d bytes (WORKER_MAX_JOB_BYTES, or the NATS server's max_payload less %d for headers)", len(item), c.maxBytes, HeaderAllowance)
 	}
 	return ""
 }

@@ -16,7 +16,7 @@ import (
 // is accepted.
 var DefaultColumns = map[string]map[string]string{
 	jobs.TargetKlickTipp: {
-		"email": "email", "e_mail": "email", "email_address": "email",
+		"email": "email", "e_mail": "email", "email_address": "email", // as emailColumns
 		"first_name": "fieldFirstName", "firstname": "fieldFirstName",
 		"last_name": "fieldLastName", "lastname": "fieldLastName",
 		"company": "fieldCompanyName", "company_name": "fieldCompanyName",
@@ -27,12 +27,16 @@ var DefaultColumns = map[string]map[string]string{
 		"lead_value": "fieldLeadValue", "tags": "tags", "listid": "listid", "list_id": "listid",
 	},
 	jobs.TargetKlipy: {
-		"email": "email", "e_mail": "email", "email_address": "email",
+		"email": "email", "e_mail": "email", "email_address": "email", // as emailColumns
 		"first_name": "firstName", "firstname": "firstName",
 		"last_name": "lastName", "lastname": "lastName",
 		"title": "title", "phone": "phone",
 	},
 }
+
+// emailColumns are the normalised column names read as the email, for
+// every kind and target.
+var emailColumns = map[string]bool{"email": true, "e_mail": true, "email_address": true}
 
 func normColumn(s string) string {
 	s = strings.ToLower(strings.TrimSpace(s))
@@ -84,7 +88,7 @@ func newEncoder(spec Spec, header []string) (*encoder, error) {
 		if !mapped {
 			key, mapped = DefaultColumns[spec.Target][n]
 		}
-		if !mapped && spec.Kind == jobs.KindEmailValidate && n == "email" {
+		if !mapped && emailColumns[n] {
 			key, mapped = "email", true
 		}
 		switch {

@@ -281,9 +281,11 @@ func NormalizeReason(s string) string {
 
 // FollowOptions tune Follow.
 type FollowOptions struct {
-	// Since is where to start reading results; zero reads the streams from
-	// the start (needed when some jobs were duplicates of an earlier run).
-	Since time.Time
+	// ResultsFrom and DLQFrom are the sequences of CRMSYNC_RESULTS and
+	// CRMSYNC_DLQ to start reading at (see NextSeq, taken before
+	// publishing); zero reads the stream from the start (needed when some
+	// jobs were duplicates of an earlier run).
+	ResultsFrom, DLQFrom uint64
 	// Progress is called with the number of finished jobs when it changes.
 	Progress func(done int)
 	// Grace is how long to wait for the result of a job seen only as a
@@ -311,7 +313,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, id string, kind jobs.Ki
 	errs := make(chan error, 2)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		errs <- ReadStream(rctx, js, jobs.ResultsStream, []string{jobs.ResultsPrefix + string(kind)}, o.Since, false, func(m jetstream.Msg) bool {
+		errs <- ReadStream(rctx, js, jobs.ResultsStream, []string{jobs.ResultsPrefix + string(kind)}, o.ResultsFrom, false, func(m jetstream.Msg) bool {
 			if t.AddResult(m) {
 				poke()
 			}
@@ -319,7 +321,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, id string, kind jobs.Ki
 		})
 	})
 	wg.Go(func() {
-		errs <- ReadStream(rctx, js, jobs.DLQStream, []string{jobs.DeadLetterSubject(kind)}, o.Since, false, func(m jetstream.Msg) bool {
+		errs <- ReadStream(rctx, js, jobs.DLQStream, []string{jobs.DeadLetterSubject(kind)}, o.DLQFrom, false, func(m jetstream.Msg) bool {
 			if t.AddDeadLetter(m) {
 				poke()
 			}
@@ -366,10 +368,10 @@ func Follow(ctx context.Context, js jetstream.JetStream, id string, kind jobs.Ki
 // Status reads every result and dead letter stored now for backfill id.
 func Status(ctx context.Context, js jetstream.JetStream, id string) (*Summary, error) {
 	t := NewTracker(id)
-	if err := ReadStream(ctx, js, jobs.ResultsStream, nil, time.Time{}, true, func(m jetstream.Msg) bool { t.AddResult(m); return true }); err != nil {
+	if err := ReadStream(ctx, js, jobs.ResultsStream, nil, 0, true, func(m jetstream.Msg) bool { t.AddResult(m); return true }); err != nil {
 		return nil, err
 	}
-	if err := ReadStream(ctx, js, jobs.DLQStream, nil, time.Time{}, true, func(m jetstream.Msg) bool { t.AddDeadLetter(m); return true }); err != nil {
+	if err := ReadStream(ctx, js, jobs.DLQStream, nil, 0, true, func(m jetstream.Msg) bool { t.AddDeadLetter(m); return true }); err != nil {
 		return nil, err
 	}
 	return t.Summary(0), nil

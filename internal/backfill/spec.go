@@ -26,7 +26,8 @@ type Spec struct {
 	Tags   []string
 	// Map maps a CSV column (case-insensitive) to a key: a KlickTipp field
 	// key, email, tags, listid, or "-" to drop the column; for Klipy any
-	// person key. It overrides the defaults (see DefaultColumns).
+	// person key; for email.validate only email (or "-"). It overrides the
+	// defaults (see DefaultColumns).
 	Map map[string]string
 
 	// email.validate.
@@ -39,10 +40,15 @@ type Spec struct {
 	Batch int
 	// MaxItems and MaxBytes are the worker's limits on a job
 	// (WORKER_MAX_JOB_ITEMS, WORKER_MAX_JOB_BYTES); defaults 10,000 and
-	// 1 MiB. No job built exceeds them.
+	// 1 MiB. No job built exceeds them. Set MaxBytes no higher than the
+	// server's max_payload less HeaderAllowance.
 	MaxItems int
 	MaxBytes int
 }
+
+// HeaderAllowance is the room a job message leaves for its headers below
+// the NATS server's max_payload, which counts headers as well as the body.
+const HeaderAllowance = 4 << 10
 
 // WithDefaults returns s with its zero fields set to their defaults.
 func (s Spec) WithDefaults() Spec {
@@ -107,6 +113,11 @@ func (s Spec) Validate() error {
 	case jobs.KindEmailValidate:
 		if s.Mode != "" && s.Mode != "any" && s.Mode != "all" {
 			return usagef("-mode %q: want any or all", s.Mode)
+		}
+		for col, key := range s.Map {
+			if col == "" || (key != "email" && key != "-") {
+				return usagef("-map %s=%s: validate uses only the email column; name it with -map COLUMN=email", col, key)
+			}
 		}
 		if len(s.TargetGroupIDs) == 0 && len(s.OfferIDs) == 0 {
 			return usagef("give -target-groups or -offers (or both)")

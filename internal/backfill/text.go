@@ -19,13 +19,8 @@ type lines struct {
 	long []byte
 }
 
-func newLines(r io.Reader) *lines {
-	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 64<<10 {
-		br = bufio.NewReaderSize(r, 64<<10)
-	}
-	return &lines{r: br}
-}
+// newLines reads the lines of r, skipping a leading UTF-8 BOM.
+func newLines(r io.Reader) *lines { return &lines{r: skipBOM(r)} }
 
 // next returns the next line without its line ending (valid until the
 // next call), or too=true when it was longer than MaxLine (the rest was

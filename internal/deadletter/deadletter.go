@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ func fromMsg(seq uint64, t time.Time, subject string, h nats.Header, data []byte
 // Each calls fn with every dead letter stored now, oldest first.
 func Each(ctx context.Context, js jetstream.JetStream, fn func(Letter) error) error {
 	var ferr error
-	err := backfill.ReadStream(ctx, js, jobs.DLQStream, nil, time.Time{}, true, func(m jetstream.Msg) bool {
+	err := backfill.ReadStream(ctx, js, jobs.DLQStream, nil, 0, true, func(m jetstream.Msg) bool {
 		meta, err := m.Metadata()
 		if err != nil {
 			ferr = err
@@ -79,15 +80,31 @@ type Replayed struct {
 }
 
 // deadLetterHeaders are added by the worker when it dead-letters; a replay
-// drops them.
+// drops them. Crmsync-Job-Id goes too: the worker takes a job's id from
+// its envelope (else its Nats-Msg-Id), never from that header.
 var deadLetterHeaders = []string{jobs.HeaderError, jobs.HeaderJobID, jobs.HeaderAttempts, jobs.HeaderOriginalSubject,
-	jobs.HeaderDeadLetteredTime, jobs.HeaderOriginalMsgID, jobs.HeaderMsgID}
+	jobs.HeaderDeadLetteredTime, jobs.HeaderOriginalMsgID}
+
+// replayHeaders returns the headers a replay of l carries: the job's own,
+// without the DLQ's and without any NATS control header (Nats-Msg-Id,
+// Nats-Expected-*, Nats-TTL, Nats-Rollup, ...), so that it is published as
+// a fresh job would be.
+func replayHeaders(l Letter) nats.Header {
+	h := nats.Header{}
+	for k, v := range l.Header {
+		if strings.HasPrefix(strings.ToLower(k), "nats-") || slices.ContainsFunc(deadLetterHeaders, func(d string) bool { return strings.EqualFold(k, d) }) {
+			continue
+		}
+		h[k] = v
+	}
+	return h
+}
 
 // Replay republishes the dead letter at seq to its original subject with
-// its original body and headers and a fresh Nats-Msg-Id (the original id +
-// "-replay-" + seq: the jobs stream lets it through once, and a repeated
-// replay of the same letter is deduplicated), then deletes it from the
-// DLQ.
+// its original body and the job's own headers (see replayHeaders) and a
+// fresh Nats-Msg-Id (the original id + "-replay-" + seq: the jobs stream
+// lets it through once, and a repeated replay of the same letter is
+// deduplicated), then deletes it from the DLQ.
 func Replay(ctx context.Context, js jetstream.JetStream, seq uint64) (Replayed, error) {
 	l, err := Get(ctx, js, seq)
 	if err != nil {
@@ -103,13 +120,7 @@ func Replay(ctx context.Context, js jetstream.JetStream, seq uint64) (Replayed, 
 	if orig == "" {
 		orig = "dlq"
 	}
-	h := nats.Header{}
-	for k, v := range l.Header {
-		h[k] = v
-	}
-	for _, k := range deadLetterHeaders {
-		h.Del(k)
-	}
+	h := replayHeaders(l)
 	id := orig + "-replay-" + strconv.FormatUint(seq, 10)
 	h.Set(jobs.HeaderMsgID, id)
 	ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: l.OriginalSubject, Header: h, Data: l.Data})

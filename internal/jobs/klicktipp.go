@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"crmsync/internal/apis/klicktipp"
@@ -20,6 +21,10 @@ type KlickTippUpsert struct {
 	// CreateTags creates a tag named in a job that does not exist yet;
 	// when false such contacts fail with "tag not found".
 	CreateTags bool
+
+	// creating serialises tag creation between this process's jobs, so two
+	// jobs naming the same new tag do not both create it.
+	creating sync.Mutex
 }
 
 var _ Handler = (*KlickTippUpsert)(nil)
@@ -95,7 +100,8 @@ func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err
 }
 
 // resolveTags maps every tag name used by the pending contacts to its id:
-// GET /tag once, then POST /tag for each missing name when CreateTags.
+// GET /tag once; when a name is missing and CreateTags is set, GET /tag again
+// under a per-process lock and POST /tag for each name still missing.
 // A name that cannot be resolved maps to 0 (its contacts fail).
 func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Session, job *Job, pending []int, a *Attempt) (map[string]int64, error) {
 	names := map[string]int64{}
@@ -123,8 +129,29 @@ func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Sessi
 			names[key] = id
 		}
 	}
-	if !h.CreateTags {
+	missing := false
+	for _, id := range names {
+		missing = missing || id == 0
+	}
+	if !h.CreateTags || !missing {
 		return names, nil
+	}
+	// Another job may be creating the same tag right now: create under the
+	// lock, after listing the tags again.
+	h.creating.Lock()
+	defer h.creating.Unlock()
+	if err := a.Call(ctx, func(ctx context.Context) error {
+		var terr error
+		existing, terr = sess.Tags(ctx)
+		return terr
+	}); err != nil {
+		return nil, JobError(fmt.Errorf("listing tags: %w", err))
+	}
+	for id, name := range existing {
+		key := strings.ToLower(strings.TrimSpace(name))
+		if cur, ok := names[key]; ok && (cur == 0 || id < cur) {
+			names[key] = id
+		}
 	}
 	for _, i := range pending {
 		for _, t := range job.Contacts[i].Tags {

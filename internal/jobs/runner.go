@@ -312,7 +312,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		if cp.Failures >= r.cfg.MaxAttempts {
 			reason := fmt.Sprintf("gave up after %d failed attempts: %v", cp.Failures, herr)
 			log.Error("job failed too often; dead-lettering", "attempts", cp.Failures, "err", herr)
-			r.finishDead(ctx, msg, seq, job, cp, a, reason, log)
+			r.finishDead(ctx, msg, seq, job, cp, a, reason, cp.Failures, log)
 			r.count(job.Kind, "dead_lettered", start)
 			return
 		}
@@ -323,7 +323,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		r.retried(job.Kind, "transient", start)
 	case outcomeDeadLetter:
 		log.Error("job cannot succeed; dead-lettering", "err", herr)
-		r.finishDead(ctx, msg, seq, job, cp, a, herr.Error(), log)
+		r.finishDead(ctx, msg, seq, job, cp, a, herr.Error(), cp.Attempts, log)
 		r.count(job.Kind, "dead_lettered", start)
 	}
 }
@@ -413,8 +413,8 @@ func (r *Runner) publishResult(ctx context.Context, res *Result, seq uint64) err
 
 // finishDead dead-letters the message, publishes a failed result naming the
 // reason, and acks the message off the work queue.
-func (r *Runner) finishDead(ctx context.Context, msg jetstream.Msg, seq uint64, job *Job, cp *checkpoint, a *Attempt, reason string, log *slog.Logger) {
-	if !r.deadLetter(ctx, msg, seq, job.Kind, job.ID, reason, cp.Failures, log) {
+func (r *Runner) finishDead(ctx context.Context, msg jetstream.Msg, seq uint64, job *Job, cp *checkpoint, a *Attempt, reason string, attempts int, log *slog.Logger) {
+	if !r.deadLetter(ctx, msg, seq, job.Kind, job.ID, reason, attempts, log) {
 		return
 	}
 	if err := r.publishResult(ctx, r.result(job, cp, a, reason), seq); err != nil {

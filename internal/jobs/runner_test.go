@@ -96,8 +96,8 @@ func TestTagsResolvedOnceAndCreated(t *testing.T) {
 	if r.Status != jobs.StatusSucceeded {
 		t.Fatalf("result: %+v", r)
 	}
-	if n := b.kt.Count("GET", "/tag"); n != 1 {
-		t.Errorf("GET /tag %d times, want once per job", n)
+	if n := b.kt.Count("GET", "/tag"); n != 2 {
+		t.Errorf("GET /tag %d times, want twice (once, then again before creating)", n)
 	}
 	if n := b.kt.Count("POST", "/tag"); n != 1 {
 		t.Errorf("POST /tag %d times, want 1 (the missing tag)", n)
@@ -105,6 +105,28 @@ func TestTagsResolvedOnceAndCreated(t *testing.T) {
 	sub, ok := b.kt.Subscriber("t0@example.com")
 	if !ok || len(sub.Tags) != 3 {
 		t.Errorf("subscriber %+v, want 3 tags", sub)
+	}
+}
+
+// Jobs running at once that name the same new tag create it once.
+func TestConcurrentJobsCreateATagOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{cfg: jobs.Config{Concurrency: 4}})
+	for i := 0; i < 8; i++ {
+		cs := contacts(fmt.Sprintf("ct%d-", i), 2)
+		for _, c := range cs {
+			c["tags"] = []any{"launch-2026"}
+		}
+		b.publish(t, "crmsync.jobs.contact.upsert", upsert(fmt.Sprintf("ct-%d", i), "klicktipp", cs), "")
+	}
+	b.start(t)
+	for _, r := range b.results(t, 8, 30*time.Second) {
+		if r.Status != jobs.StatusSucceeded {
+			t.Errorf("result %+v", r)
+		}
+	}
+	if n := b.kt.Count("POST", "/tag"); n != 1 {
+		t.Errorf("POST /tag %d times, want 1", n)
 	}
 }
 

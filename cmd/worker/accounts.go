@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"crmsync/internal/account"
 	"crmsync/internal/config"
 	"crmsync/internal/jobs"
@@ -44,4 +46,25 @@ func defaults(c *config.Config) account.Defaults {
 		KlickTippRate: c.KlickTippRate, KlipyRate: c.KlipyRate, ClickyIDRate: c.ClickyIDRate,
 		KlickTippBurst: c.KlickTippBurst, KlipyBurst: c.KlipyBurst, ClickyIDBurst: c.ClickyIDBurst,
 	}
+}
+
+// checkProfiles builds every account's clients once, before NATS is even
+// dialled, so a malformed key stops the start with exit 2 and the variable
+// (or ACCOUNTS_FILE) named, instead of dead-lettering every job later.
+func checkProfiles(c *config.Config, p map[string]account.Profile, sandbox bool) error {
+	_, err := account.New(account.Config{Profiles: p, Defaults: defaults(c), AllowInsecureHTTP: c.AllowInsecureHTTP || sandbox})
+	var pe *account.ProfileError
+	if !errors.As(err, &pe) {
+		return err
+	}
+	v := "ACCOUNTS_FILE"
+	if pe.Account == jobs.DefaultAccount && fromEnv(c) {
+		v = map[string]string{"klicktipp": "KLICKTIPP_DEVELOPER_KEY", "klipy": "KLIPY_API_KEY", "clickyid": "CLICKYID_API_KEY"}[pe.API]
+	}
+	return &config.Error{Var: v, Reason: pe.Error()}
+}
+
+// fromEnv reports whether the default account comes from the variables.
+func fromEnv(c *config.Config) bool {
+	return c.KlickTippUsername != "" || c.KlipyAPIKey != "" || c.ClickyIDAPIKey != ""
 }

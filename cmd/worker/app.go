@@ -84,6 +84,9 @@ func (m *Main) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if err := checkProfiles(m.cfg, p, false); err != nil {
+			return err
+		}
 		if len(p) == 0 {
 			m.log.Warn("no API credentials configured: every job will be dead-lettered (set KLICKTIPP_*, KLIPY_API_KEY, CLICKYID_API_KEY or ACCOUNTS_FILE, or run with -sandbox)")
 		}

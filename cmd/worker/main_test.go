@@ -121,6 +121,8 @@ func TestBadConfigExitsTwo(t *testing.T) {
 		{"WORKER_CONCURRENCY=abc"},
 		{"NATS_URL=nats://:bad"},
 		{"KLICKTIPP_BASE_URL=http://example.com"},
+		{"CLICKYID_API_KEY=ck_live_nothex", "HTTP_ADDR=127.0.0.1:0"},
+		{"KLICKTIPP_USERNAME=u", "KLICKTIPP_DEVELOPER_KEY=not-hex", "KLICKTIPP_CUSTOMER_KEY=c", "HTTP_ADDR=127.0.0.1:0"},
 	} {
 		if code := run(nil, env); code != 2 {
 			t.Errorf("run(%v) = %d, want 2", env, code)

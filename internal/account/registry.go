@@ -18,6 +18,19 @@ import (
 // is unknown or has no credentials for the API it needs.
 var ErrNoCredentials = errors.New("no credentials")
 
+// ProfileError says which account's credentials for which API are unusable
+// (a malformed key, a bad base URL). Its message never holds a secret.
+type ProfileError struct {
+	Account string
+	API     string // "klicktipp", "klipy" or "clickyid"
+	Err     error
+}
+
+func (e *ProfileError) Error() string { return fmt.Sprintf("account %q: %v", e.Account, e.Err) }
+
+// Unwrap returns the client's error.
+func (e *ProfileError) Unwrap() error { return e.Err }
+
 // Defaults fills what a profile leaves out: base URLs and rates from the
 // environment.
 type Defaults struct {
@@ -62,7 +75,7 @@ func New(cfg Config) (*Registry, error) {
 				continue
 			}
 			if _, err := r.handler(name, api); err != nil {
-				return nil, fmt.Errorf("account %q: %w", name, err)
+				return nil, &ProfileError{Account: name, API: api, Err: err}
 			}
 		}
 	}

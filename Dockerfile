@@ -54,7 +54,7 @@ EXPOSE 8080 4222
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["/usr/local/bin/worker", "-healthcheck"]
 # SIGTERM starts the graceful shutdown (WORKER_SHUTDOWN_GRACE, default 30s):
-# give the container longer than that (docker stop -t 45, compose
+# give the container longer than that (docker stop -t 75, compose
 # stop_grace_period, Kubernetes terminationGracePeriodSeconds).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/worker"]

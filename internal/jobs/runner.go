@@ -60,6 +60,13 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// natsTimeout bounds each publish, ack and KV call the runner makes. It is
+// short on purpose: a call that cannot finish in it (the server is
+// restarting) is given up, the message is redelivered, and Nats-Msg-Id
+// dedupe keeps a repeated publish from counting twice, so a slot is never
+// held long by a broker outage.
+const natsTimeout = 5 * time.Second
+
 // Runner pulls jobs from the durable consumer and runs them. Create it with
 // NewRunner; Run may be called once.
 type Runner struct {
@@ -231,7 +238,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	// A first delivery has no checkpoint: skip the KV round trip.
 	cp := &checkpoint{}
 	if meta.NumDelivered > 1 {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, natsTimeout)
 		cp, err = loadCheckpoint(cctx, r.kv, seq)
 		cancel()
 		switch {
@@ -387,7 +394,7 @@ func (r *Runner) publishResult(ctx context.Context, res *Result, seq uint64) err
 	if err != nil {
 		return err
 	}
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), natsTimeout)
 	defer cancel()
 	base := "result:" + res.ID + ":" + strconv.FormatUint(seq, 10)
 	for i, b := range parts {
@@ -428,7 +435,7 @@ func (r *Runner) finishDead(ctx context.Context, msg jetstream.Msg, seq uint64, 
 // deadLetter publishes to the DLQ and acks; on failure it naks so nothing is
 // lost. It reports whether the message was dead-lettered.
 func (r *Runner) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64, kind Kind, id, reason string, attempts int, log *slog.Logger) bool {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), natsTimeout)
 	defer cancel()
 	if err := deadLetter(pctx, r.js, msg, seq, kind, id, reason, attempts); err != nil {
 		log.Error("cannot publish dead letter; job will be redelivered", "err", err)
@@ -450,7 +457,7 @@ func (r *Runner) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64, 
 // checkpoint (if one was stored); an unconfirmed ack keeps it, so a
 // redelivery resumes instead of redoing the job.
 func (r *Runner) ack(msg jetstream.Msg, seq uint64, cp *checkpoint, log *slog.Logger) {
-	actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	actx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
 	if err := msg.DoubleAck(actx); err != nil {
 		log.Warn("ack not confirmed; a redelivery will find the result already published", "err", err)
@@ -463,7 +470,7 @@ func (r *Runner) ack(msg jetstream.Msg, seq uint64, cp *checkpoint, log *slog.Lo
 
 // saveCheckpoint stores cp and reports whether it was stored.
 func (r *Runner) saveCheckpoint(cp *checkpoint, seq uint64, log *slog.Logger) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
 	if err := saveCheckpoint(ctx, r.kv, seq, cp); err != nil {
 		log.Warn("cannot save checkpoint; a redelivery redoes these items (upserts are idempotent)", "err", err)
@@ -474,7 +481,7 @@ func (r *Runner) saveCheckpoint(cp *checkpoint, seq uint64, log *slog.Logger) bo
 }
 
 func (r *Runner) dropCheckpoint(seq uint64, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
 	if err := deleteCheckpoint(ctx, r.kv, seq); err != nil {
 		log.Debug("cannot delete checkpoint; it expires by TTL", "err", err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -466,5 +467,56 @@ func TestWrongBaseURLDeadLetters(t *testing.T) {
 	m := b.collect(t, jobs.DLQStream, 1, 20*time.Second)[0]
 	if e := m.Headers().Get(jobs.HeaderError); !strings.Contains(e, "404") || !strings.Contains(e, "base URL") {
 		t.Errorf("reason %q", e)
+	}
+}
+
+// Two runners on one durable consumer (two replicas) share the work: every
+// job runs once, and both take part.
+func TestReplicasShareTheConsumer(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{cfg: jobs.Config{Concurrency: 2}})
+	b.kl.SetFaults(apistest.Faults{Latency: 5 * time.Millisecond}, 1)
+	const njobs = 20
+	for i := 0; i < njobs; i++ {
+		b.publish(t, "crmsync.jobs.contact.upsert", upsert(fmt.Sprintf("rep-%d", i), "klipy", contacts(fmt.Sprintf("rep%d-", i), 5)), "")
+	}
+	router := b.router(t)
+	var mu sync.Mutex
+	by := map[int]int{}
+	for replica := 1; replica <= 2; replica++ {
+		h := jobs.RouterFunc(func(j *jobs.Job) (jobs.Handler, error) {
+			mu.Lock()
+			by[replica]++
+			mu.Unlock()
+			return router.Route(j)
+		})
+		r, err := jobs.NewRunner(b.js, b.cons, nil, h, b.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("replica %d: %v", replica, err)
+			}
+		})
+	}
+	seen := map[string]bool{}
+	for _, r := range b.results(t, njobs, 30*time.Second) {
+		if seen[r.ID] || r.Status != jobs.StatusSucceeded {
+			t.Errorf("result %s: duplicate %v, status %s", r.ID, seen[r.ID], r.Status)
+		}
+		seen[r.ID] = true
+	}
+	if len(b.kl.People()) != njobs*5 || b.kl.Count("PUT", "/people") != njobs*5 {
+		t.Errorf("%d people from %d upserts, want %d of each", len(b.kl.People()), b.kl.Count("PUT", "/people"), njobs*5)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if by[1] == 0 || by[2] == 0 {
+		t.Errorf("jobs per replica %v: one replica did nothing", by)
 	}
 }

@@ -109,7 +109,7 @@ func (s *Session) Relogins() int { return int(s.relogins.Load()) }
 // later calls do nothing and return nil. In partner mode it only marks the
 // Session closed. The logout is never held back by the client's own rate
 // limiter (a block must not leave sessions open); when it fails in transit
-// (a reset, a timeout, a 5xx) it is tried again up to 3 times, and when the
+// (a reset, a timeout, a 5xx) it is tried again up to 8 times, and when the
 // API answers 429 it is tried again after the wait the API asked for, for as
 // long as ctx allows. An already expired session counts as logged out.
 // SessionClosed is reported only once the session is known closed. The
@@ -150,7 +150,7 @@ func (s *Session) Logout(ctx context.Context) error {
 			wait, _ = apis.RetryAfter(err)
 			wait = max(wait, time.Second)
 		case errors.Is(err, apis.ErrTransient) && transient < logoutRetries:
-			wait = logoutRetryBase << (2 * transient)
+			wait = min(logoutRetryBase<<transient, logoutRetryMax)
 			transient++
 		default:
 			return err
@@ -168,11 +168,14 @@ func (s *Session) Logout(ctx context.Context) error {
 	}
 }
 
-// A logout that fails in transit is retried logoutRetries times, after
-// 100 ms, 400 ms and 1.6 s.
+// A logout that fails in transit is retried up to logoutRetries times,
+// after 100 ms doubling to at most 2 s (about 10 s in all), while the
+// caller's context allows: a session left open costs the account until it
+// expires, so a logout is worth more persistence than a data call.
 const (
-	logoutRetries   = 3
+	logoutRetries   = 8
 	logoutRetryBase = 100 * time.Millisecond
+	logoutRetryMax  = 2 * time.Second
 )
 
 func (s *Session) acquire(ctx context.Context) error {

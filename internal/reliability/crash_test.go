@@ -182,5 +182,5 @@ func TestCrash(t *testing.T) {
 		t.Errorf("logins %d - logouts %d = %d, want within [0, kills×concurrency = %d]", logins, logouts, d, kills*conc)
 	}
 	fig.note("kills after %v results; %d logins, %d logouts (sessions orphaned by SIGKILL: %d)", points, logins, logouts, logins-logouts)
-	fig.addFaults(kt.Injected())
+	fig.addFaults(kt.FaultsInjected())
 }

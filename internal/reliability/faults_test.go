@@ -219,7 +219,7 @@ func TestAPIFaults(t *testing.T) {
 		t.Errorf("logins %d ≠ logouts %d + expired %d, or %d sessions open (only %d logouts were lost to malformed answers)", logins, logouts, expired, open, malformed)
 	}
 	fig.note("%d logins = %d logouts + %d expired by the fake + %d whose logout got an injected malformed 200", logins, logouts, expired, open)
-	fig.addFaults(kt.Injected())
+	fig.addFaults(kt.FaultsInjected())
 	fig.addFaults(kl.FaultsInjected())
 	fig.addFaults(ci.FaultsInjected())
 	fig.Faults["session_expiry"] = expired

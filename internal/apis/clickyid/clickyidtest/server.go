@@ -3,7 +3,6 @@ package clickyidtest
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,14 +32,10 @@ var DefaultRateLimit = apistest.RateLimit{Limit: 1000, Window: time.Hour, Header
 
 // Server is a running fake. URL is its base URL (http://127.0.0.1:port).
 type Server struct {
-	URL string
+	apistest.Server // URL, Handler, Close, Requests, Count, SetFaults, FaultsInjected
 
-	srv     *httptest.Server
-	handler http.Handler
-	rec     apistest.Recorder
-	inj     apistest.Injector
-	lim     apistest.Limiter
-	reqSeq  atomic.Uint64
+	lim    apistest.Limiter
+	reqSeq atomic.Uint64
 
 	mu        sync.Mutex
 	keys      map[string]map[string]bool // key → scopes
@@ -98,39 +93,13 @@ func NewServer(opts ...Option) *Server {
 	for _, o := range opts {
 		o(s)
 	}
-	s.handler = apistest.Middleware(s.routes(), &s.rec, &s.inj, nil, apistest.Shapes{
+	s.Start(s.routes(), nil, apistest.Shapes{
 		Failure: func(w http.ResponseWriter, r *http.Request, status int) {
 			s.writeError(w, status, "internal_error", http.StatusText(status))
 		},
 	})
-	s.srv = httptest.NewServer(s.handler)
-	s.URL = s.srv.URL
 	return s
 }
-
-// Handler returns the fake's handler (recording, faults, rate limit and API),
-// for mounting elsewhere, e.g. under http.StripPrefix in sandbox mode.
-func (s *Server) Handler() http.Handler { return s.handler }
-
-// Close releases hung requests and shuts the listener down.
-func (s *Server) Close() {
-	s.inj.Close()
-	s.srv.CloseClientConnections()
-	s.srv.Close()
-}
-
-// Requests returns every request received so far, in arrival order.
-func (s *Server) Requests() []apistest.Request { return s.rec.Requests() }
-
-// Count returns how many requests matched method and path ("" matches any),
-// e.g. Count("POST", "/validate/bulk").
-func (s *Server) Count(method, path string) int { return s.rec.Count(method, path) }
-
-// SetFaults replaces the injected faults; seed makes the draws repeatable.
-func (s *Server) SetFaults(f apistest.Faults, seed uint64) { s.inj.Set(f, seed) }
-
-// FaultsInjected returns how many faults of each kind were injected.
-func (s *Server) FaultsInjected() map[string]int { return s.inj.Injected() }
 
 // SetRateLimit replaces the rate limit and starts fresh windows; the zero
 // RateLimit disables it.

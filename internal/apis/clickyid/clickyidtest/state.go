@@ -130,9 +130,9 @@ func (s *Server) Snapshot() State {
 	st := State{
 		TargetGroups:   s.TargetGroups(),
 		Offers:         s.Offers(),
-		Requests:       s.rec.Count("", ""),
+		Requests:       s.Count("", ""),
 		RateLimited:    s.lim.Rejected(),
-		FaultsInjected: s.inj.Injected(),
+		FaultsInjected: s.FaultsInjected(),
 	}
 	s.mu.Lock()
 	st.Validated = s.validated

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,14 +17,9 @@ import (
 // Server is a running fake KlickTipp API on 127.0.0.1. It is safe for
 // concurrent use.
 type Server struct {
-	// URL is the base URL, e.g. http://127.0.0.1:41234 (no trailing slash).
-	URL string
+	apistest.Server // URL, Handler, Close, Requests, Count, SetFaults, FaultsInjected
 
-	ts      *httptest.Server
-	handler http.Handler
-	rec     apistest.Recorder
-	inj     apistest.Injector
-	lim     apistest.Limiter
+	lim apistest.Limiter
 
 	// configuration, fixed after NewServer
 	username, password string
@@ -99,7 +93,7 @@ func NewServer(opts ...Option) *Server {
 	}
 	s.xci = xci(s.devKey, s.custKey)
 	s.seed()
-	s.handler = apistest.Middleware(s.routes(), &s.rec, &s.inj, &s.lim, apistest.Shapes{
+	s.Start(s.routes(), &s.lim, apistest.Shapes{
 		Key: s.limitKey,
 		TooMany: func(w http.ResponseWriter, _ *http.Request) {
 			writeJSON(w, http.StatusTooManyRequests, []string{"Too many requests."})
@@ -109,33 +103,8 @@ func NewServer(opts ...Option) *Server {
 		},
 		Malformed: `{"sessid": "trunc`,
 	})
-	s.ts = httptest.NewServer(s.handler)
-	s.URL = s.ts.URL
 	return s
 }
-
-// Handler returns the fake's handler, middleware included, for mounting
-// elsewhere (the worker's sandbox mode).
-func (s *Server) Handler() http.Handler { return s.handler }
-
-// Close releases hanging requests and shuts the server down.
-func (s *Server) Close() {
-	s.inj.Close()
-	s.ts.CloseClientConnections()
-	s.ts.Close()
-}
-
-// Requests returns every request received so far, in order.
-func (s *Server) Requests() []apistest.Request { return s.rec.Requests() }
-
-// Count returns how many requests matched method and path ("" matches any).
-func (s *Server) Count(method, path string) int { return s.rec.Count(method, path) }
-
-// SetFaults injects faults from now on; seed makes them repeatable.
-func (s *Server) SetFaults(f apistest.Faults, seed uint64) { s.inj.Set(f, seed) }
-
-// Injected returns how many faults of each kind were injected.
-func (s *Server) Injected() map[string]int { return s.inj.Injected() }
 
 // SetRateLimit enforces rl from now on (the zero value disables it).
 func (s *Server) SetRateLimit(rl apistest.RateLimit) { s.lim.Set(rl) }
@@ -212,9 +181,9 @@ func (s *Server) Snapshot() State {
 		st.Lists[strconv.FormatInt(id, 10)] = l.name
 	}
 	s.mu.Unlock()
-	st.Requests = s.rec.Count("", "")
+	st.Requests = s.Count("", "")
 	st.RateLimited = s.lim.Rejected()
-	st.Faults = s.inj.Injected()
+	st.Faults = s.FaultsInjected()
 	return st
 }
 

@@ -324,7 +324,7 @@ func TestFaultsAndRecorder(t *testing.T) {
 		t.Fatalf("malformed: %d %s", status, body)
 	}
 	w.srv.SetFaults(apistest.Faults{}, 0)
-	if got := w.srv.Injected(); got["fail"] != 1 || got["malformed"] != 1 {
+	if got := w.srv.FaultsInjected(); got["fail"] != 1 || got["malformed"] != 1 {
 		t.Fatalf("injected %v", got)
 	}
 	if w.srv.Count("GET", "/tag") != 2 || w.srv.Requests()[0].Status != 502 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -76,23 +77,99 @@ type Contact struct {
 	Person map[string]any `json:"-"`
 }
 
-// UnmarshalJSON decodes a contact, keeping all its keys in Person. Numbers
-// in Person stay json.Number so they pass through unchanged.
+// UnmarshalJSON decodes a contact in one pass, keeping all its keys in
+// Person (numbers stay json.Number, so they pass through unchanged). email
+// must be a string; fields an object whose values are strings or numbers
+// (a number is kept as its text; null is ""); tags an array of ids or names;
+// listid a non-negative integer (or its text). Errors name the key.
 func (c *Contact) UnmarshalJSON(b []byte) error {
-	type plain Contact
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var all map[string]any
 	if err := dec.Decode(&all); err != nil {
 		return err
 	}
-	*c = Contact(p)
-	c.Person = all
+	if all == nil {
+		return errors.New("contact is null, not an object")
+	}
+	out := Contact{Person: all}
+	if v, ok := all["email"]; ok && v != nil {
+		e, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("contact key \"email\": expected a string, got %s", jsonKind(v))
+		}
+		out.Email = e
+	}
+	if v, ok := all["fields"]; ok && v != nil {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return fmt.Errorf("contact key \"fields\": expected an object, got %s", jsonKind(v))
+		}
+		out.Fields = make(map[string]string, len(m))
+		for k, fv := range m {
+			switch fv := fv.(type) {
+			case string:
+				out.Fields[k] = fv
+			case json.Number:
+				out.Fields[k] = fv.String()
+			case nil:
+				out.Fields[k] = ""
+			default:
+				return fmt.Errorf("contact field %q: expected a string or number, got %s", truncate(k, 40), jsonKind(fv))
+			}
+		}
+	}
+	if v, ok := all["tags"]; ok && v != nil {
+		list, ok := v.([]any)
+		if !ok {
+			return fmt.Errorf("contact key \"tags\": expected an array, got %s", jsonKind(v))
+		}
+		out.Tags = make([]TagRef, 0, len(list))
+		for _, tv := range list {
+			t, err := tagRef(tv)
+			if err != nil {
+				return err
+			}
+			out.Tags = append(out.Tags, t)
+		}
+	}
+	if v, ok := all["listid"]; ok && v != nil {
+		var raw string
+		switch v := v.(type) {
+		case json.Number:
+			raw = v.String()
+		case string:
+			raw = v
+		default:
+			return fmt.Errorf("contact key \"listid\": expected an integer, got %s", jsonKind(v))
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil {
+			return fmt.Errorf("contact key \"listid\": %q is not an integer", truncate(raw, 40))
+		}
+		out.ListID = id
+	}
+	*c = out
 	return nil
+}
+
+// jsonKind names the JSON type of a decoded value, for errors.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 // MarshalJSON encodes the contact: Person's keys when set (Klipy), else
@@ -113,30 +190,40 @@ type TagRef struct {
 
 // UnmarshalJSON accepts 17, "17" (an id) or "newsletter" (a name).
 func (t *TagRef) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return errors.New("empty tag name")
-		}
-		var id int64
-		if _, err := fmt.Sscanf(s, "%d", &id); err == nil && fmt.Sprint(id) == s && id > 0 {
-			*t = TagRef{ID: id}
-			return nil
-		}
-		*t = TagRef{Name: s}
-		return nil
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return err
 	}
-	var id int64
-	if err := json.Unmarshal(b, &id); err != nil || id <= 0 {
-		return fmt.Errorf("tag must be a positive id or a name, got %s", truncate(string(b), 40))
+	r, err := tagRef(v)
+	if err != nil {
+		return err
 	}
-	*t = TagRef{ID: id}
+	*t = r
 	return nil
+}
+
+// tagRef reads a decoded tag: a positive integer (or its text) is an id,
+// any other non-empty string a name.
+func tagRef(v any) (TagRef, error) {
+	switch v := v.(type) {
+	case string:
+		s := strings.TrimSpace(v)
+		if s == "" {
+			return TagRef{}, errors.New("empty tag name")
+		}
+		if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 && strconv.FormatInt(id, 10) == s {
+			return TagRef{ID: id}, nil
+		}
+		return TagRef{Name: s}, nil
+	case json.Number:
+		if id, err := v.Int64(); err == nil && id > 0 {
+			return TagRef{ID: id}, nil
+		}
+		return TagRef{}, fmt.Errorf("tag must be a positive id or a name, got %s", truncate(v.String(), 40))
+	}
+	return TagRef{}, fmt.Errorf("tag must be a positive id or a name, got %s", jsonKind(v))
 }
 
 // MarshalJSON writes the id as a number or the name as a string.

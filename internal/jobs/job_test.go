@@ -124,3 +124,34 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestContactDecodingTypes(t *testing.T) {
+	t.Parallel()
+	j, err := jobs.Decode("crmsync.jobs.contact.upsert", []byte(`{"kind":"contact.upsert","target":"klicktipp","contacts":[
+	  {"email":"a@b.example","fields":{"fieldZip":12345,"fieldCity":"Kiel","fieldFax":null},"listid":"123","tags":["7",8,"vip"]}]}`), jobs.Limits{})
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	c := j.Contacts[0]
+	if c.Fields["fieldZip"] != "12345" || c.Fields["fieldCity"] != "Kiel" || c.Fields["fieldFax"] != "" || c.ListID != 123 {
+		t.Errorf("contact %+v", c)
+	}
+	if len(c.Tags) != 3 || c.Tags[0].ID != 7 || c.Tags[1].ID != 8 || c.Tags[2].Name != "vip" {
+		t.Errorf("tags %+v", c.Tags)
+	}
+	for body, want := range map[string]string{
+		`{"email":7}`:                         `"email": expected a string, got a number`,
+		`{"email":"a@b.example","fields":[]}`: `"fields": expected an object, got an array`,
+		`{"email":"a@b.example","fields":{"fieldCity":{"x":1}}}`: `field "fieldCity": expected a string or number, got an object`,
+		`{"email":"a@b.example","tags":"vip"}`:                   `"tags": expected an array`,
+		`{"email":"a@b.example","tags":[true]}`:                  `tag must be a positive id or a name, got a boolean`,
+		`{"email":"a@b.example","listid":1.5}`:                   `"listid": "1.5" is not an integer`,
+		`null`:                                                   `contact is null`,
+	} {
+		_, err := jobs.Decode("crmsync.jobs.contact.upsert", []byte(`{"kind":"contact.upsert","target":"klicktipp","contacts":[`+body+`]}`), jobs.Limits{})
+		var inv *jobs.InvalidError
+		if !errors.As(err, &inv) || !strings.Contains(inv.Reason, want) {
+			t.Errorf("contact %s: %v, want a reason containing %q", body, err, want)
+		}
+	}
+}

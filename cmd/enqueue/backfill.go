@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -283,6 +284,9 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 		}
 		return perr
 	}
+	m.saveRecord(ctx, c, backfill.Record{ID: id, Kind: spec.Kind, Target: spec.Target, Account: spec.Account,
+		Jobs: int(st.Jobs.Load()), Items: int(st.Items.Load()), Rejected: int(st.Rejected.Load()),
+		Source: in.source(), Created: m.Now().UTC().Truncate(time.Second)})
 	code := exitOK
 	if st.Rejected.Load() > 0 {
 		code = exitRejects
@@ -316,6 +320,28 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 		code = exitRejects
 	}
 	return exitCode(code)
+}
+
+// saveRecord keeps the backfill's record in CRMSYNC_BACKFILLS for status.
+// The jobs are enqueued already, so a failure is a warning: status then
+// says the total is unknown.
+func (m *Main) saveRecord(ctx context.Context, c *conn, rec backfill.Record) {
+	kv, err := backfill.EnsureRecords(ctx, c.js, backfill.RecordsConfig{TTL: c.cfg.ResultsMaxAge, Replicas: c.cfg.StreamReplicas})
+	if err == nil {
+		err = backfill.SaveRecord(ctx, kv, rec)
+	}
+	if err != nil {
+		fmt.Fprintf(m.Stderr, "enqueue: warning: the jobs are enqueued, but their number could not be recorded (%v); enqueue status %s will not know the total\n", err, rec.ID)
+	}
+}
+
+// source names the input in the backfill's record: the file's base name,
+// or "stdin".
+func (in *input) source() string {
+	if in.stdin != nil {
+		return "stdin"
+	}
+	return filepath.Base(in.name)
 }
 
 func exitCode(code int) error {

@@ -7,7 +7,9 @@
 //
 // Bad rows are reported with their line number and reason (RowError) and,
 // by the caller's choice, skipped or fatal. Follow and Status read the
-// results and dead letters of a backfill's jobs back into a Summary.
+// results and dead letters of a backfill's jobs back into a Summary;
+// Status expects as many jobs as the backfill's Record (kept in the KV
+// bucket CRMSYNC_BACKFILLS by SaveRecord) says were published.
 //
 // Memory use is constant in the size of the input: one row, the job being
 // built and the jobs awaiting their acks (bounded by count and bytes).

@@ -33,7 +33,17 @@ type Summary struct {
 	Reasons []Reason  // failed items by reason, most first
 	Dead    []DeadJob // dead-lettered jobs, in job order
 	Missing int       // jobs below Highest (or Expected) without an outcome yet
+	Waiting []Span    // those jobs, by number, in runs
+
+	// Record is the backfill's record (Status), nil when none was found;
+	// then TotalUnknown is set and jobs still queued above Highest are
+	// not counted in Missing.
+	Record       *Record
+	TotalUnknown bool
 }
+
+// Span is a run of job numbers, From to To inclusive.
+type Span struct{ From, To int }
 
 // Reason is a failure reason and how many items failed for it.
 type Reason struct {
@@ -185,12 +195,14 @@ func (t *Tracker) Done(expected int) int {
 	return d
 }
 
-// waitingForResult reports whether some done job has only its dead letter.
-func (t *Tracker) waitingForResult() bool {
+// unpaired reports whether some done job has only its dead letter, or only
+// a result saying it was dead-lettered: the other half is likely on its
+// way on the other stream.
+func (t *Tracker) unpaired() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, s := range t.js {
-		if s.dlqReason != "" && !s.complete() {
+		if s.dlqReason != "" && !s.complete() || s.complete() && s.dead && s.dlqReason == "" {
 			return true
 		}
 	}
@@ -247,6 +259,16 @@ func (t *Tracker) Summary(expected int) *Summary {
 		}
 	}
 	sum.Missing = max(expected, sum.Highest) - sum.Seen
+	for n := 1; n <= max(expected, sum.Highest); n++ {
+		if s := t.js[n]; s != nil && s.done() {
+			continue
+		}
+		if k := len(sum.Waiting); k > 0 && sum.Waiting[k-1].To == n-1 {
+			sum.Waiting[k-1].To = n
+		} else {
+			sum.Waiting = append(sum.Waiting, Span{n, n})
+		}
+	}
 	sum.Reasons = byCount(reasons)
 	sum.InvalidReasons = byCount(verdicts)
 	return sum
@@ -288,8 +310,10 @@ type FollowOptions struct {
 	ResultsFrom, DLQFrom uint64
 	// Progress is called with the number of finished jobs when it changes.
 	Progress func(done int)
-	// Grace is how long to wait for the result of a job seen only as a
-	// dead letter, once every job has an outcome; default 2s.
+	// Grace is how long to wait, once every job has an outcome, for the
+	// result of a job seen only as a dead letter, or for the dead letter
+	// (its DLQ sequence) of a job whose result says it was dead-lettered
+	// (none comes when it was replayed or purged meanwhile); default 2s.
 	Grace time.Duration
 }
 
@@ -339,7 +363,7 @@ func Follow(ctx context.Context, js jetstream.JetStream, id string, kind jobs.Ki
 		}
 		last = d
 		if d >= expected {
-			if !t.waitingForResult() {
+			if !t.unpaired() {
 				break
 			}
 			if grace == nil {
@@ -366,7 +390,10 @@ func Follow(ctx context.Context, js jetstream.JetStream, id string, kind jobs.Ki
 }
 
 // Status reads every result and dead letter stored now for backfill id.
-func Status(ctx context.Context, js jetstream.JetStream, id string) (*Summary, error) {
+// With rec (see LoadRecord) it expects rec.Jobs jobs, so jobs still queued
+// count as missing; with rec nil the total is unknown and the summary says
+// so (TotalUnknown).
+func Status(ctx context.Context, js jetstream.JetStream, id string, rec *Record) (*Summary, error) {
 	t := NewTracker(id)
 	if err := ReadStream(ctx, js, jobs.ResultsStream, nil, 0, true, func(m jetstream.Msg) bool { t.AddResult(m); return true }); err != nil {
 		return nil, err
@@ -374,5 +401,12 @@ func Status(ctx context.Context, js jetstream.JetStream, id string) (*Summary, e
 	if err := ReadStream(ctx, js, jobs.DLQStream, nil, 0, true, func(m jetstream.Msg) bool { t.AddDeadLetter(m); return true }); err != nil {
 		return nil, err
 	}
-	return t.Summary(0), nil
+	if rec == nil {
+		sum := t.Summary(0)
+		sum.TotalUnknown = true
+		return sum, nil
+	}
+	sum := t.Summary(rec.Jobs)
+	sum.Record = rec
+	return sum, nil
 }

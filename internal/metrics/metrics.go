@@ -47,7 +47,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "crmsync_items_total", Help: "Items (contacts, emails) processed, by kind and outcome (succeeded, failed).",
 		}, []string{"kind", "outcome"}),
 		JobRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crmsync_job_retries_total", Help: "Jobs handed back to the queue, by kind and reason (transient, rate_limited, shutdown).",
+			Name: "crmsync_job_retries_total", Help: "Jobs handed back to the queue, by kind and reason (transient, rate_limited, shutdown, checkpoint_unavailable).",
 		}, []string{"kind", "reason"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmsync_dead_letters_total", Help: "Messages published to the dead-letter stream, by kind.",

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -23,12 +22,14 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	if err != nil {
 		return nil // ctx done: a clean stop
 	}
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	lkv, err := limiter.EnsureBucket(sctx, js, c.StreamReplicas)
+	// Retried like the checkpoint bucket: without it every replica would
+	// spend the whole fleet budget on its own until restarted. (On a
+	// cluster, replicas creating buckets at once can get no answer.)
+	lkv, err := retry(ctx, m, "limiter bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+		return limiter.EnsureBucket(ctx, js, c.StreamReplicas)
+	})
 	if err != nil {
-		m.log.Warn("no shared limiter bucket; rate limits are per replica", "err", err)
-		lkv = nil
+		return nil // ctx done: a clean stop
 	}
 	lims := limiter.NewRegistry(limiter.Config{
 		MaxBlock: c.LimiterMaxBlock, MaxWait: c.HoldRateLimit, KV: lkv, Metrics: m.metrics, Logger: m.log,

@@ -20,6 +20,10 @@
 //   - Broker restart: the embedded server (the worker process restarted on
 //     the same store) and a separate nats-server process killed and restarted
 //     on the same store and port mid-run.
+//   - Cluster: two worker replicas on a 3-node JetStream cluster with
+//     STREAM_REPLICAS=3 share the consumer and Klipy's one rate budget while
+//     a node is SIGKILLed and restarted on its store; every job finishes
+//     once and every stream and bucket is R3 and current at the end.
 //   - API faults: 5xx, hangs past HTTP_TIMEOUT, connection resets, malformed
 //     bodies and sessions expiring mid-job; every job completes or is
 //     dead-lettered with a reason, and every session is logged out.

@@ -225,8 +225,15 @@ func newWorker(t *testing.T, env []string) *worker {
 	// CRMSYNC_RELIABILITY_LOGS=dir keeps every worker's output.
 	if dir := os.Getenv("CRMSYNC_RELIABILITY_LOGS"); dir != "" {
 		t.Cleanup(func() {
-			name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()) + ".log"
-			_ = os.WriteFile(filepath.Join(dir, name), []byte(w.book.all()+"\n"), 0o644)
+			base := filepath.Join(dir, strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()))
+			name := base + ".log"
+			for i := 2; ; i++ { // one file per worker of the test
+				if _, err := os.Stat(name); err != nil {
+					break
+				}
+				name = fmt.Sprintf("%s.%d.log", base, i)
+			}
+			_ = os.WriteFile(name, []byte(w.book.all()+"\n"), 0o644)
 		})
 	}
 	return w
@@ -285,6 +292,7 @@ type natsProc struct {
 	port       int
 	store      string
 	user, pass string
+	args       []string // more flags (a cluster node's name and routes)
 	book       *logBook
 	p          *proc
 }
@@ -303,6 +311,7 @@ func (n *natsProc) start() {
 	if n.user != "" {
 		args = append(args, "--user", n.user, "--pass", n.pass)
 	}
+	args = append(args, n.args...)
 	n.p = startProc(t, "nats-server", natsServerBin(t), args, nil, n.book)
 	if _, ok := n.book.await(n.p.from, 20*time.Second, func(l string) bool { return strings.Contains(l, "Server is ready") }); !ok {
 		t.Fatalf("nats-server not ready within 20s:\n%s", tail(n.book, 20))

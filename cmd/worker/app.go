@@ -201,12 +201,14 @@ func (m *Main) bind(ctx context.Context, js jetstream.JetStream) (jetstream.Cons
 	return cons, nil
 }
 
-// retry calls fn (with a 10 s timeout each) until it succeeds or ctx is
+// retry calls fn (with a 5 s timeout each: on a cluster, replicas creating
+// the same stream at once can get no answer at all, and a create is
+// idempotent, so asking again soon is cheap) until it succeeds or ctx is
 // done, backing off from 250 ms to 10 s and logging each failure.
 func retry[T any](ctx context.Context, m *Main, what string, fn func(context.Context) (T, error)) (T, error) {
 	delay := 250 * time.Millisecond
 	for {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		v, err := fn(sctx)
 		cancel()
 		if err == nil {

@@ -1,10 +1,14 @@
 package apis
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Error classes. Every error returned by an API client matches at most one of
@@ -111,4 +115,38 @@ func RetryAfter(err error) (time.Duration, bool) {
 		return r.RetryAfter(), true
 	}
 	return 0, false
+}
+
+// Clip makes text from an API fit an error message: invalid UTF-8 replaced,
+// whitespace and control characters folded to single spaces, and at most
+// max bytes, cut on a rune boundary with "…" appended. Redact secrets
+// before clipping.
+func Clip(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// Scalar returns a JSON string or number as text, "" for anything else
+// (error bodies carry codes and ids as either).
+func Scalar(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
 }

@@ -4,10 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"crmsync/internal/apis"
 )
@@ -72,7 +69,7 @@ func parseErrorBody(body []byte) (code, msg, reqID string) {
 	if err := json.Unmarshal(body, &b); err != nil {
 		return "", string(body), ""
 	}
-	code, msg, reqID = scalar(b.Code), b.Message, b.RequestID
+	code, msg, reqID = apis.Scalar(b.Code), b.Message, b.RequestID
 	var s string
 	var o errorObject
 	switch {
@@ -84,7 +81,7 @@ func parseErrorBody(body []byte) (code, msg, reqID string) {
 		}
 	case json.Unmarshal(b.Error, &o) == nil:
 		if code == "" {
-			code = scalar(o.Code)
+			code = apis.Scalar(o.Code)
 		}
 		if msg == "" {
 			msg = o.Message
@@ -93,34 +90,12 @@ func parseErrorBody(body []byte) (code, msg, reqID string) {
 	return code, msg, reqID
 }
 
-// scalar returns a JSON string or number as text, "" for anything else.
-func scalar(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
-}
-
 // secretPattern finds anything shaped like a ClickyID key, so an API (or a
 // proxy) that echoes the key never puts it into an error.
 var secretPattern = regexp.MustCompile(`ck_(live|test)_[0-9A-Za-z]*|(?i)bearer\s+\S+`)
 
-// clean redacts keys, folds whitespace and control characters to single
-// spaces, and trims s to at most max bytes (on a rune boundary).
+// clean redacts anything shaped like a key and makes s fit an error message
+// (see apis.Clip).
 func clean(s string, max int) string {
-	s = secretPattern.ReplaceAllString(s, "[redacted]")
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return apis.Clip(secretPattern.ReplaceAllString(s, "[redacted]"), max)
 }

@@ -167,7 +167,7 @@ func sameEmail(a, b string) bool {
 // targetGroupID reads a target group given as an id string, a number, or an
 // object with "id" (or only "name").
 func targetGroupID(raw json.RawMessage) string {
-	if s := scalar(raw); s != "" {
+	if s := apis.Scalar(raw); s != "" {
 		return s
 	}
 	var o struct {
@@ -175,7 +175,7 @@ func targetGroupID(raw json.RawMessage) string {
 		Name string          `json:"name"`
 	}
 	if json.Unmarshal(raw, &o) == nil {
-		if id := scalar(o.ID); id != "" {
+		if id := apis.Scalar(o.ID); id != "" {
 			return id
 		}
 		return o.Name

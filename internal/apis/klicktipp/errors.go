@@ -79,7 +79,7 @@ func errorFrom(op string, status int, h http.Header, body []byte) *APIError {
 	default:
 		e.Message = http.StatusText(status)
 	}
-	e.Message = clip(e.Message)
+	e.Message = apis.Clip(e.Message, maxMessage)
 	switch {
 	case status == http.StatusUnauthorized:
 		e.Class = apis.ErrUnauthorized
@@ -158,19 +158,3 @@ func parseErrorBody(body []byte) (msgs []string, code int64, sub string, isCode 
 	}
 	return nil, 0, "", false
 }
-
-// clip bounds a message to maxMessage bytes on a rune boundary and keeps it
-// on one line.
-func clip(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) <= maxMessage {
-		return s
-	}
-	cut := maxMessage
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

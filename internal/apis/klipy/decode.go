@@ -29,7 +29,7 @@ func decodeSuccess(op string, status int, body []byte, secret string) (success, 
 		return success{}, undecodable(op, status, "", errors.New("body is null"))
 	}
 	reqID := requestID(top)
-	if scalar(top["object"]) == "error" {
+	if apis.Scalar(top["object"]) == "error" {
 		code, msg, _ := parseError(body)
 		e := &APIError{API: apiName, Op: op, Status: status, Class: apis.ErrTransient}
 		setDetails(e, code, "error envelope on a success status: "+msg, reqID, secret)
@@ -58,7 +58,7 @@ func decodeTeam(op string, status int, body []byte, secret string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	team := scalar(s.data["team_name"])
+	team := apis.Scalar(s.data["team_name"])
 	if team == "" {
 		return "", undecodable(op, status, s.reqID, errors.New("no team_name"))
 	}
@@ -72,7 +72,7 @@ func decodePerson(op string, status int, body []byte, secret string) (*PersonRes
 	if err != nil {
 		return nil, err
 	}
-	id := scalar(s.data["id"])
+	id := apis.Scalar(s.data["id"])
 	if id == "" {
 		return nil, undecodable(op, status, s.reqID, errors.New("no person id"))
 	}

@@ -6,8 +6,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"crmsync/internal/apis"
 )
@@ -79,17 +77,17 @@ func parseError(body []byte) (code, msg, reqID string) {
 	if err := json.Unmarshal(body, &top); err != nil {
 		return "", string(body), ""
 	}
-	code, msg, reqID = scalar(top["code"]), scalar(top["message"]), requestID(top)
+	code, msg, reqID = apis.Scalar(top["code"]), apis.Scalar(top["message"]), requestID(top)
 	if raw, ok := top["error"]; ok {
 		var inner map[string]json.RawMessage
 		if json.Unmarshal(raw, &inner) == nil {
-			if c := scalar(inner["code"]); c != "" {
+			if c := apis.Scalar(inner["code"]); c != "" {
 				code = c
 			}
-			if m := scalar(inner["message"]); m != "" {
+			if m := apis.Scalar(inner["message"]); m != "" {
 				msg = m
 			}
-		} else if s := scalar(raw); s != "" {
+		} else if s := apis.Scalar(raw); s != "" {
 			if msg == "" {
 				msg = s
 			} else if code == "" {
@@ -105,52 +103,27 @@ func parseError(body []byte) (code, msg, reqID string) {
 func requestID(top map[string]json.RawMessage) string {
 	var meta map[string]json.RawMessage
 	if json.Unmarshal(top["meta"], &meta) == nil {
-		if id := scalar(meta["request_id"]); id != "" {
+		if id := apis.Scalar(meta["request_id"]); id != "" {
 			return id
 		}
 	}
-	if id := scalar(top["request_id"]); id != "" {
+	if id := apis.Scalar(top["request_id"]); id != "" {
 		return id
 	}
-	return scalar(top["requestId"])
-}
-
-// scalar returns a JSON string or number as text, "" for anything else.
-func scalar(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		return n.String()
-	}
-	return ""
+	return apis.Scalar(top["requestId"])
 }
 
 // secretPattern finds credentials as they would appear if an API or a proxy
 // echoed a request header into a body.
 var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|x-klipy-api-key["']?\s*[:=]\s*["']?)[^\s"',;]+`)
 
-// clean redacts secret and anything shaped like a credential header, folds
-// whitespace and control characters to single spaces, and trims s to at most
-// max bytes (on a rune boundary).
+// clean redacts secret and anything shaped like a credential header (Klipy
+// or a proxy echoing a request into a body), then makes s fit an error
+// message (see apis.Clip).
 func clean(s string, max int, secret string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if secret != "" {
 		s = strings.ReplaceAll(s, secret, "[redacted]")
 	}
-	s = secretPattern.ReplaceAllString(s, "${1}[redacted]")
-	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }), " ")
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return apis.Clip(secretPattern.ReplaceAllString(s, "${1}[redacted]"), max)
 }

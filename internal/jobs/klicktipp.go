@@ -115,19 +115,8 @@ func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Sessi
 	if len(names) == 0 {
 		return names, nil
 	}
-	var existing map[int64]string
-	if err := a.Call(ctx, func(ctx context.Context) error {
-		var terr error
-		existing, terr = sess.Tags(ctx)
-		return terr
-	}); err != nil {
-		return nil, JobError(fmt.Errorf("listing tags: %w", err))
-	}
-	for id, name := range existing {
-		key := strings.ToLower(strings.TrimSpace(name))
-		if _, ok := names[key]; ok && (names[key] == 0 || id < names[key]) {
-			names[key] = id
-		}
+	if err := lookUpTags(ctx, sess, a, names); err != nil {
+		return nil, err
 	}
 	missing := false
 	for _, id := range names {
@@ -140,18 +129,8 @@ func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Sessi
 	// lock, after listing the tags again.
 	h.creating.Lock()
 	defer h.creating.Unlock()
-	if err := a.Call(ctx, func(ctx context.Context) error {
-		var terr error
-		existing, terr = sess.Tags(ctx)
-		return terr
-	}); err != nil {
-		return nil, JobError(fmt.Errorf("listing tags: %w", err))
-	}
-	for id, name := range existing {
-		key := strings.ToLower(strings.TrimSpace(name))
-		if cur, ok := names[key]; ok && (cur == 0 || id < cur) {
-			names[key] = id
-		}
+	if err := lookUpTags(ctx, sess, a, names); err != nil {
+		return nil, err
 	}
 	for _, i := range pending {
 		for _, t := range job.Contacts[i].Tags {
@@ -178,6 +157,26 @@ func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Sessi
 		}
 	}
 	return names, nil
+}
+
+// lookUpTags lists the account's tags (GET /tag) and sets the id of every
+// name in names (lower-cased) that exists; with duplicates the lowest id wins.
+func lookUpTags(ctx context.Context, sess *klicktipp.Session, a *Attempt, names map[string]int64) error {
+	var existing map[int64]string
+	if err := a.Call(ctx, func(ctx context.Context) error {
+		var err error
+		existing, err = sess.Tags(ctx)
+		return err
+	}); err != nil {
+		return JobError(fmt.Errorf("listing tags: %w", err))
+	}
+	for id, name := range existing {
+		key := strings.ToLower(strings.TrimSpace(name))
+		if cur, ok := names[key]; ok && (cur == 0 || id < cur) {
+			names[key] = id
+		}
+	}
+	return nil
 }
 
 var errTagNotFound = errors.New("tag not found")

@@ -33,18 +33,7 @@ func (m *Main) startProgress(quiet bool, name string, size int64, cnt *backfill.
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	if !m.Terminal {
-		wg.Go(func() {
-			t := time.NewTicker(m.ProgressEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					plainLog(name + ": " + line())
-				}
-			}
-		})
+		wg.Go(func() { every(done, m.ProgressEvery, func() { plainLog(name + ": " + line()) }) })
 		return progress{stop: func() { close(done); wg.Wait() }, log: plainLog}
 	}
 	p := mpb.New(mpb.WithOutput(m.Stderr), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())
@@ -55,18 +44,7 @@ func (m *Main) startProgress(quiet bool, name string, size int64, cnt *backfill.
 	} else {
 		bar = p.New(0, mpb.SpinnerStyle(), mpb.PrependDecorators(decor.Name(name+" ")), mpb.AppendDecorators(info))
 	}
-	wg.Go(func() {
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				bar.SetCurrent(cnt.Load())
-			}
-		}
-	})
+	wg.Go(func() { every(done, 100*time.Millisecond, func() { bar.SetCurrent(cnt.Load()) }) })
 	return progress{
 		stop: func() {
 			close(done)
@@ -95,19 +73,12 @@ func (m *Main) startWaitProgress(quiet bool, name string, expected int) waitProg
 		done := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			t := time.NewTicker(m.ProgressEvery)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					mu.Lock()
-					n := d
-					mu.Unlock()
-					fmt.Fprintf(m.Stderr, "%s: %d of %d jobs finished\n", name, n, expected)
-				}
-			}
+			every(done, m.ProgressEvery, func() {
+				mu.Lock()
+				n := d
+				mu.Unlock()
+				fmt.Fprintf(m.Stderr, "%s: %d of %d jobs finished\n", name, n, expected)
+			})
 		})
 		return waitProgress{
 			set:  func(n int) { mu.Lock(); d = n; mu.Unlock() },
@@ -123,5 +94,19 @@ func (m *Main) startWaitProgress(quiet bool, name string, expected int) waitProg
 			bar.SetTotal(-1, true)
 			p.Wait()
 		},
+	}
+}
+
+// every calls f every d until done is closed.
+func every(done <-chan struct{}, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			f()
+		}
 	}
 }

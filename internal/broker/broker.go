@@ -23,19 +23,37 @@ import (
 // with a reason instead of being refused at publish time.
 const MaxPayload = 16 << 20
 
-// Embedded is an in-process NATS server with JetStream.
+// Embedded is an in-process NATS server with JetStream that accepts only
+// clients presenting its token.
 type Embedded struct {
-	srv *server.Server
+	srv   *server.Server
+	token string
 }
 
-// StartEmbedded starts a NATS server with JetStream listening on addr
-// (host:port; port 0 or -1 picks a free one) and storing under storeDir,
-// which is created if missing. It waits up to 10 s for the server to accept
-// connections. Restarting on the same storeDir keeps the streams.
-func StartEmbedded(addr, storeDir string) (*Embedded, error) {
-	host, portStr, err := net.SplitHostPort(addr)
+// EmbeddedConfig configures StartEmbedded.
+type EmbeddedConfig struct {
+	// Addr is host:port to listen on; port 0 or -1 picks a free one.
+	Addr string
+	// StoreDir holds the JetStream store; it is created (0750) if missing.
+	StoreDir string
+	// Token is what every client must present. Empty: the token kept in
+	// <StoreDir>/auth.token, generated there (0600) the first time.
+	Token string
+	// Use names who runs the server ("worker" or "sandbox"). When set, it
+	// is recorded in <StoreDir>/crmsync.use, and a store last used by
+	// another Use is refused with a *StoreUseError.
+	Use string
+}
+
+// StartEmbedded starts a NATS server with JetStream listening on cfg.Addr
+// and storing under cfg.StoreDir, with token auth. It fails at once when
+// the address is taken, else waits up to 10 s for the server to accept
+// connections. Restarting on the same StoreDir keeps the streams and the
+// generated token.
+func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
+	host, portStr, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("embedded nats: address %q: %w", addr, err)
+		return nil, fmt.Errorf("embedded nats: address %q: %w", cfg.Addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
@@ -44,18 +62,39 @@ func StartEmbedded(addr, storeDir string) (*Embedded, error) {
 	if port == 0 {
 		port = -1 // 0 means the default 4222 to nats-server; we mean "any"
 	}
-	if err := os.MkdirAll(storeDir, 0o750); err != nil {
+	if err := os.MkdirAll(cfg.StoreDir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded nats: store dir: %w", err)
 	}
+	if cfg.Use != "" {
+		if err := claimStore(cfg.StoreDir, cfg.Use); err != nil {
+			return nil, err
+		}
+	}
+	token := cfg.Token
+	if token == "" {
+		if token, err = StoreToken(cfg.StoreDir); err != nil {
+			return nil, err
+		}
+	}
+	if port > 0 {
+		// nats-server only logs a failed listen (and we run it without a
+		// log), so ReadyForConnections would wait its full 10 s.
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("embedded nats: cannot listen on %s: %w (is another worker or NATS server running there?)", cfg.Addr, errors.Unwrap(err))
+		}
+		ln.Close()
+	}
 	opts := &server.Options{
-		ServerName: "crmsync-embedded",
-		Host:       host,
-		Port:       port,
-		JetStream:  true,
-		StoreDir:   storeDir,
-		MaxPayload: MaxPayload,
-		NoSigs:     true,
-		NoLog:      true,
+		ServerName:    "crmsync-embedded",
+		Host:          host,
+		Port:          port,
+		JetStream:     true,
+		StoreDir:      cfg.StoreDir,
+		MaxPayload:    MaxPayload,
+		Authorization: token,
+		NoSigs:        true,
+		NoLog:         true,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -65,10 +104,13 @@ func StartEmbedded(addr, storeDir string) (*Embedded, error) {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		srv.Shutdown()
 		srv.WaitForShutdown()
-		return nil, fmt.Errorf("embedded nats: not ready after 10s on %s (is the port in use?)", addr)
+		return nil, fmt.Errorf("embedded nats: not ready after 10s on %s (is the port in use?)", cfg.Addr)
 	}
-	return &Embedded{srv: srv}, nil
+	return &Embedded{srv: srv, token: token}, nil
 }
+
+// Token is the token clients must present (nats.Token). It is secret.
+func (e *Embedded) Token() string { return e.token }
 
 // ClientURL is the URL other processes (enqueue, publishers) connect to.
 func (e *Embedded) ClientURL() string { return e.srv.ClientURL() }
@@ -89,6 +131,7 @@ type Config struct {
 	NKey     string // nkey seed file
 	User     string
 	Password string
+	Token    string // secret; what the embedded server requires
 	CA       string // CA bundle for the server's certificate
 	Cert     string // client certificate (mutual TLS), with Key
 	Key      string
@@ -118,6 +161,9 @@ func Options(cfg Config, forever bool, log *slog.Logger, h Hooks) ([]nats.Option
 		opts = append(opts, o)
 	case cfg.User != "":
 		opts = append(opts, nats.UserInfo(cfg.User, cfg.Password))
+	}
+	if cfg.Token != "" {
+		opts = append(opts, nats.Token(cfg.Token))
 	}
 	if cfg.CA != "" {
 		opts = append(opts, nats.RootCAs(cfg.CA))
@@ -199,7 +245,7 @@ func Connect(ctx context.Context, cfg Config, forever bool, log *slog.Logger, h 
 
 // ConnectEmbedded connects in-process to an embedded server.
 func ConnectEmbedded(e *Embedded, name string, log *slog.Logger, h Hooks) (*nats.Conn, error) {
-	opts, err := Options(Config{Name: name}, true, log, h)
+	opts, err := Options(Config{Name: name, Token: e.token}, true, log, h)
 	if err != nil {
 		return nil, err
 	}

@@ -28,23 +28,26 @@ func TestRedact(t *testing.T) {
 func TestEmbeddedRandomPortAndRestart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	e, err := StartEmbedded("127.0.0.1:0", dir)
+	e, err := StartEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", StoreDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	nc, err := Connect(context.Background(), Config{URL: e.ClientURL(), Name: "test"}, false, log, Hooks{})
+	nc, err := Connect(context.Background(), Config{URL: e.ClientURL(), Token: e.Token(), Name: "test"}, false, log, Hooks{})
 	if err != nil {
 		e.Shutdown()
 		t.Fatalf("Connect: %v", err)
 	}
 	nc.Close()
 	e.Shutdown()
-	e2, err := StartEmbedded("127.0.0.1:0", dir)
+	e2, err := StartEmbedded(EmbeddedConfig{Addr: "127.0.0.1:0", StoreDir: dir})
 	if err != nil {
 		t.Fatalf("restart on the same store: %v", err)
 	}
-	e2.Shutdown()
+	defer e2.Shutdown()
+	if e2.Token() != e.Token() {
+		t.Error("restart on the same store generated a new token")
+	}
 }
 
 func TestConnectFailsFastWithOneLine(t *testing.T) {

@@ -22,3 +22,7 @@ func redact(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Redact is redact for callers that name a NATS URL in a log line or an
+// error: user info (user, password or token) is replaced.
+func Redact(urls string) string { return redact(urls) }

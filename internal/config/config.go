@@ -25,7 +25,10 @@ type Config struct {
 	NATSKey      string `env:"NATS_KEY"`      // path to the client certificate's key
 
 	EmbeddedNATSAddr  string `env:"EMBEDDED_NATS_ADDR" envDefault:"127.0.0.1:4222"`
-	EmbeddedNATSStore string `env:"EMBEDDED_NATS_STORE" envDefault:"./data/nats"`
+	EmbeddedNATSStore string `env:"EMBEDDED_NATS_STORE" envDefault:"./data/nats"` // the sandbox's default is ./data/sandbox
+	// EmbeddedNATSToken is the token the embedded server requires (secret).
+	// Empty: generated once into <EmbeddedNATSStore>/auth.token (0600).
+	EmbeddedNATSToken string `env:"EMBEDDED_NATS_TOKEN"`
 
 	// Worker.
 	Concurrency     int           `env:"WORKER_CONCURRENCY" envDefault:"8"`
@@ -44,7 +47,7 @@ type Config struct {
 	LimiterMaxBlock time.Duration `env:"LIMITER_MAX_BLOCK" envDefault:"1h"`
 	HTTPTimeout     time.Duration `env:"HTTP_TIMEOUT" envDefault:"30s"`
 
-	HTTPAddr  string `env:"HTTP_ADDR" envDefault:":8080"`
+	HTTPAddr  string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"` // the image sets :8080
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text"`
 
@@ -71,15 +74,77 @@ type Config struct {
 
 	AccountsFile      string `env:"ACCOUNTS_FILE"`
 	AllowInsecureHTTP bool   `env:"ALLOW_INSECURE_HTTP" envDefault:"false"`
+
+	set map[string]bool // variables present in the environment, for ApplySandbox and TokenStores
 }
 
 // Secrets lists the variables whose values are secret. Each may instead be
-// given as NAME_FILE, the path of a file holding the value (a trailing
-// newline is trimmed). Their values never appear in logs or errors.
+// given as NAME_FILE, the path of a file holding the value: at most 64 KiB,
+// not readable by everyone (mode o-r), surrounding whitespace trimmed.
+// Their values never appear in logs or errors.
 var Secrets = []string{
-	"NATS_PASSWORD",
+	"NATS_PASSWORD", "EMBEDDED_NATS_TOKEN",
 	"KLICKTIPP_PASSWORD", "KLICKTIPP_DEVELOPER_KEY", "KLICKTIPP_CUSTOMER_KEY",
 	"KLIPY_API_KEY", "CLICKYID_API_KEY",
+}
+
+// DefaultStore and DefaultSandboxStore are the embedded server's store
+// dirs when EMBEDDED_NATS_STORE is unset: the real worker's and the
+// sandbox's, which never share one.
+const (
+	DefaultStore        = "./data/nats"
+	DefaultSandboxStore = "./data/sandbox"
+)
+
+// IsSet reports whether the variable name (or name_FILE) was in the
+// environment Load read.
+func (c *Config) IsSet(name string) bool { return c.set[name] || c.set[name+"_FILE"] }
+
+// ApplySandbox turns the defaults into the sandbox's, for `worker
+// -sandbox`: its own store dir (DefaultSandboxStore) and generous rate
+// limits (the fakes have nothing to protect, and a 10,000-row try should
+// take seconds, not minutes), still enforced by the limiter. Variables set
+// in the environment keep their values.
+func (c *Config) ApplySandbox() {
+	if !c.IsSet("EMBEDDED_NATS_STORE") {
+		c.EmbeddedNATSStore = DefaultSandboxStore
+	}
+	for _, r := range []struct {
+		v    string
+		f    *float64
+		rate float64
+	}{{"KLICKTIPP_RATE", &c.KlickTippRate, SandboxRate}, {"KLIPY_RATE", &c.KlipyRate, SandboxRate}, {"CLICKYID_RATE", &c.ClickyIDRate, SandboxClickyIDRate}} {
+		if !c.IsSet(r.v) {
+			*r.f = r.rate
+		}
+	}
+	for _, b := range []struct {
+		v string
+		n *int
+	}{{"KLICKTIPP_BURST", &c.KlickTippBurst}, {"KLIPY_BURST", &c.KlipyBurst}, {"CLICKYID_BURST", &c.ClickyIDBurst}} {
+		if !c.IsSet(b.v) {
+			*b.n = SandboxBurst
+		}
+	}
+}
+
+// The sandbox's rate-limit defaults (requests per second and burst per
+// credential): KlickTipp and Klipy 500/s, ClickyID 50/s (a bulk call
+// carries 100 emails), bursts of 50.
+const (
+	SandboxRate         = 500
+	SandboxClickyIDRate = 50
+	SandboxBurst        = 50
+)
+
+// TokenStores lists the store dirs whose auth.token a client of the
+// embedded server (enqueue) may use, in order: EMBEDDED_NATS_STORE when
+// set, else the worker's and the sandbox's default stores.
+func (c *Config) TokenStores() []string {
+	if c.IsSet("EMBEDDED_NATS_STORE") {
+		return []string{c.EmbeddedNATSStore}
+	}
+	return []string{DefaultStore, DefaultSandboxStore}
 }
 
 // Embedded reports whether the worker should start its own NATS server.
@@ -88,7 +153,7 @@ func (c *Config) Embedded() bool { return c.NATSURL == "" }
 // SecretValues returns the non-empty secret values, for redaction.
 func (c *Config) SecretValues() []string {
 	var out []string
-	for _, s := range []string{c.NATSPassword, c.KlickTippPassword, c.KlickTippDeveloperKey, c.KlickTippCustomerKey, c.KlipyAPIKey, c.ClickyIDAPIKey} {
+	for _, s := range []string{c.NATSPassword, c.EmbeddedNATSToken, c.KlickTippPassword, c.KlickTippDeveloperKey, c.KlickTippCustomerKey, c.KlipyAPIKey, c.ClickyIDAPIKey} {
 		if s != "" {
 			out = append(out, s)
 		}

@@ -27,7 +27,7 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Concurrency != 8 || c.AckWait != 60*time.Second || c.MaxAttempts != 8 || c.ShutdownGrace != 30*time.Second {
 		t.Errorf("worker defaults: %d %s %d %s", c.Concurrency, c.AckWait, c.MaxAttempts, c.ShutdownGrace)
 	}
-	if c.HTTPAddr != ":8080" || c.KlickTippBaseURL != "https://api.klicktipp.com" || c.KlipyRate != 3.3 || c.ClickyIDRate != 0.27 || c.ClickyIDBurst != 5 {
+	if c.HTTPAddr != "127.0.0.1:8080" || c.KlickTippBaseURL != "https://api.klicktipp.com" || c.KlipyRate != 3.3 || c.ClickyIDRate != 0.27 || c.ClickyIDBurst != 5 {
 		t.Errorf("other defaults: %+v", c)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -41,6 +42,12 @@ func Load(environ []string) (*Config, error) {
 	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
 		return nil, translate(err)
 	}
+	c.set = make(map[string]bool, len(m))
+	for k, v := range m {
+		if v != "" {
+			c.set[k] = true
+		}
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -56,21 +63,49 @@ func readSecretFiles(m map[string]string) error {
 		if m[name] != "" {
 			return &Error{Var: name + "_FILE", Reason: "set together with " + name + "; set only one"}
 		}
-		b, err := os.ReadFile(path)
+		v, err := readSecretFile(path)
 		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err
-			}
-			return &Error{Var: name + "_FILE", Reason: fmt.Sprintf("cannot read %s: %v", path, err)}
-		}
-		v := strings.TrimRight(string(b), "\r\n")
-		if v == "" {
-			return &Error{Var: name + "_FILE", Reason: path + " is empty"}
+			return &Error{Var: name + "_FILE", Reason: err.Error()}
 		}
 		m[name] = v
 	}
 	return nil
+}
+
+// MaxSecretFile is the largest NAME_FILE accepted (64 KiB).
+const MaxSecretFile = 64 << 10
+
+// readSecretFile reads a secret's file: not readable by everyone, at most
+// MaxSecretFile bytes, not empty once surrounding whitespace is trimmed.
+// The error names the file and never holds its content.
+func readSecretFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o004 != 0 {
+		return "", fmt.Errorf("%s is readable by everyone (mode %04o): refusing it; chmod o-r it (and let only the worker's user or group read it)", path, perm)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxSecretFile+1))
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s: %v", path, errors.Unwrap(err))
+	}
+	if len(b) > MaxSecretFile {
+		return "", fmt.Errorf("%s is larger than 64 KiB: not a secret's file", path)
+	}
+	v := strings.TrimSpace(string(b))
+	if v == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return v, nil
 }
 
 // translate turns the env library's errors, which name Go fields, into an
@@ -136,6 +171,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EmbeddedNATSStore == "" && c.NATSURL == "" {
 		return bad("EMBEDDED_NATS_STORE", "must not be empty")
+	}
+	if c.NATSURL == "" && c.StreamReplicas > 1 {
+		return bad("STREAM_REPLICAS", "is %d, but replicas need a NATS cluster and the embedded server is one server: set NATS_URL to a cluster, or STREAM_REPLICAS=1", c.StreamReplicas)
 	}
 	if (c.NATSUser == "") != (c.NATSPassword == "") {
 		return bad("NATS_USER", "NATS_USER and NATS_PASSWORD must be set together")
@@ -203,6 +241,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KlickTippPassword != "" && c.KlickTippUsername == "" {
 		return bad("KLICKTIPP_USERNAME", "must be set when KLICKTIPP_PASSWORD is")
+	}
+	if err := c.checkCredentials(); err != nil {
+		return err
 	}
 	if _, err := ParseLevel(c.LogLevel); err != nil {
 		return bad("LOG_LEVEL", "%v", err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,6 +49,8 @@ type Main struct {
 }
 
 // NewMain prepares a worker from a validated configuration; logs go to w.
+// In sandbox mode it applies the sandbox's defaults to cfg first (its own
+// store dir, generous rate limits; see config.ApplySandbox).
 func NewMain(cfg *config.Config, sandbox bool, w io.Writer) *Main {
 	lvl, _ := config.ParseLevel(cfg.LogLevel)
 	var h slog.Handler
@@ -60,6 +63,7 @@ func NewMain(cfg *config.Config, sandbox bool, w io.Writer) *Main {
 	log := slog.New(h)
 	if sandbox {
 		log = log.With("sandbox", true)
+		cfg.ApplySandbox()
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -77,8 +81,11 @@ func (m *Main) Run(ctx context.Context) error {
 		m.sb = startSandbox()
 		m.closers = append(m.closers, m.sb.Close)
 		m.profiles = m.sb.profile()
+		c := m.cfg
 		m.log.Info("SANDBOX MODE: fake APIs with seeded state; nothing leaves this machine",
-			"klicktipp", m.sb.kt.URL, "klipy", m.sb.kl.URL, "clickyid", m.sb.ci.URL)
+			"klicktipp", m.sb.kt.URL, "klipy", m.sb.kl.URL, "clickyid", m.sb.ci.URL,
+			"rate_limits", fmt.Sprintf("klicktipp %g/s burst %d, klipy %g/s burst %d, clickyid %g/s burst %d (sandbox defaults, still enforced; KLICKTIPP_RATE, KLIPY_RATE, CLICKYID_RATE and the _BURST variables override them)",
+				c.KlickTippRate, c.KlickTippBurst, c.KlipyRate, c.KlipyBurst, c.ClickyIDRate, c.ClickyIDBurst))
 	} else {
 		p, err := profiles(m.cfg)
 		if err != nil {
@@ -119,7 +126,11 @@ func (m *Main) serveHTTP() error {
 	}
 	m.httpSrv = &http.Server{
 		Handler:           routes(m.reg, &m.ready, m.sandboxRoutes()),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 	}
 	m.httpAddr <- ln.Addr().String()
 	paths := "/healthz /readyz /metrics"
@@ -137,7 +148,10 @@ func (m *Main) serveHTTP() error {
 
 func (m *Main) hooks() broker.Hooks {
 	return broker.Hooks{
-		Connected:    func() { m.metrics.NATSConnected.Set(1) },
+		Connected: func() {
+			m.ready.reached()
+			m.metrics.NATSConnected.Set(1)
+		},
 		Disconnected: func(error) { m.metrics.NATSConnected.Set(0) },
 		Reconnected: func() {
 			m.metrics.NATSConnected.Set(1)
@@ -149,19 +163,35 @@ func (m *Main) hooks() broker.Hooks {
 func (m *Main) connect() error {
 	c := m.cfg
 	if c.Embedded() {
-		e, err := broker.StartEmbedded(c.EmbeddedNATSAddr, c.EmbeddedNATSStore)
+		use := "worker"
+		if m.sandbox {
+			use = "sandbox"
+		}
+		e, err := broker.StartEmbedded(broker.EmbeddedConfig{
+			Addr: c.EmbeddedNATSAddr, StoreDir: c.EmbeddedNATSStore, Token: c.EmbeddedNATSToken, Use: use,
+		})
+		var ue *broker.StoreUseError
+		if errors.As(err, &ue) {
+			return &config.Error{Var: "EMBEDDED_NATS_STORE", Reason: err.Error()}
+		}
 		if err != nil {
-			return err
+			return fmt.Errorf("EMBEDDED_NATS_ADDR=%s: %w", c.EmbeddedNATSAddr, err)
 		}
 		m.embedded = e
 		m.natsURL <- e.ClientURL()
-		m.log.Info("embedded nats started", "url", e.ClientURL(), "store", c.EmbeddedNATSStore)
+		auth := "token in " + filepath.Join(c.EmbeddedNATSStore, broker.TokenFile)
+		if c.EmbeddedNATSToken != "" {
+			auth = "token from EMBEDDED_NATS_TOKEN"
+		}
+		m.ready.where(e.ClientURL())
+		m.log.Info("embedded nats started", "url", e.ClientURL(), "store", c.EmbeddedNATSStore, "auth", auth)
 		nc, err := broker.ConnectEmbedded(e, "crmsync-worker", m.log, m.hooks())
 		if err != nil {
 			return fmt.Errorf("connecting to embedded nats: %w", err)
 		}
 		m.nc = nc
 	} else {
+		m.ready.where(broker.Redact(c.NATSURL))
 		nc, err := broker.Connect(context.Background(), broker.Config{
 			URL: c.NATSURL, Creds: c.NATSCreds, NKey: c.NATSNKey, User: c.NATSUser, Password: c.NATSPassword,
 			CA: c.NATSCA, Cert: c.NATSCert, Key: c.NATSKey, Name: "crmsync-worker",
@@ -186,6 +216,9 @@ func (m *Main) bind(ctx context.Context, js jetstream.JetStream) (jetstream.Cons
 		Replicas: m.cfg.StreamReplicas, AckWait: m.cfg.AckWait,
 	}
 	cons, err := retry(ctx, m, "streams", func(ctx context.Context) (jetstream.Consumer, error) {
+		if why := m.ready.unreached(); why != "" {
+			return nil, errors.New(why) // asking would only time out
+		}
 		cons, err := jobs.Setup(ctx, js, sc)
 		if err != nil {
 			m.ready.set(m.nc, false, "binding streams: "+err.Error())

@@ -47,11 +47,16 @@ func start(t *testing.T, env []string) *bundle { return startMode(t, env, false)
 
 func startMode(t *testing.T, env []string, sandbox bool) *bundle {
 	t.Helper()
+	return startLog(t, env, sandbox, io.Discard)
+}
+
+func startLog(t *testing.T, env []string, sandbox bool, log io.Writer) *bundle {
+	t.Helper()
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	m := NewMain(cfg, sandbox, io.Discard)
+	m := NewMain(cfg, sandbox, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &bundle{m: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { b.done <- m.Run(ctx) }()
@@ -123,6 +128,8 @@ func TestBadConfigExitsTwo(t *testing.T) {
 		{"KLICKTIPP_BASE_URL=http://example.com"},
 		{"CLICKYID_API_KEY=ck_live_nothex", "HTTP_ADDR=127.0.0.1:0"},
 		{"KLICKTIPP_USERNAME=u", "KLICKTIPP_DEVELOPER_KEY=not-hex", "KLICKTIPP_CUSTOMER_KEY=c", "HTTP_ADDR=127.0.0.1:0"},
+		{"KLICKTIPP_USERNAME=u", "HTTP_ADDR=127.0.0.1:0"},
+		{"STREAM_REPLICAS=3", "HTTP_ADDR=127.0.0.1:0"},
 	} {
 		if code := run(nil, env); code != 2 {
 			t.Errorf("run(%v) = %d, want 2", env, code)

@@ -15,7 +15,7 @@ import (
 
 func TestSandboxRunsJobsEndToEnd(t *testing.T) {
 	b := startMode(t, baseEnv(t), true)
-	nc, err := nats.Connect(<-b.m.natsURL)
+	nc, err := nats.Connect(<-b.m.natsURL, nats.Token(b.m.embedded.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,8 @@ func TestSandboxRunsJobsEndToEnd(t *testing.T) {
 	if !strings.Contains(body, "bob@example.com") {
 		t.Errorf("/sandbox/klipy/people = %s", body)
 	}
-	_, metrics := get(t, "http://"+b.http+"/metrics")
+	// The runner counts a job after publishing its result and acking it.
+	metrics := awaitMetrics(t, "http://"+b.http+"/metrics", `crmsync_jobs_total{kind="email.validate",outcome="succeeded"} 1`, `crmsync_jobs_total{kind="contact.upsert",outcome="succeeded"} 2`)
 	for _, want := range []string{
 		`crmsync_jobs_total{kind="contact.upsert",outcome="succeeded"} 2`,
 		`crmsync_klicktipp_sessions_opened_total 1`,
@@ -78,5 +79,29 @@ func TestSandboxRunsJobsEndToEnd(t *testing.T) {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// awaitMetrics polls url until its body holds every line in want, for at
+// most 10 s, and returns the body.
+func awaitMetrics(t *testing.T, url string, want ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get(t, url)
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s lacks %s after 10s", url, missing)
+		}
+		<-time.After(20 * time.Millisecond)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
@@ -150,19 +151,21 @@ func (m *Main) loadConfig() (*config.Config, error) {
 }
 
 // connect dials NATS as the worker would be reached; one line on failure.
+// Without NATS_URL it dials the embedded server with EMBEDDED_NATS_TOKEN,
+// else with the token the worker generated into its store (the worker's,
+// then the sandbox's, unless EMBEDDED_NATS_STORE names one).
 func (m *Main) connect(ctx context.Context, cfg *config.Config) (*conn, error) {
-	url := cfg.NATSURL
-	if url == "" {
-		url = "nats://" + cfg.EmbeddedNATSAddr
-	}
 	log := slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	nc, err := broker.Connect(ctx, broker.Config{URL: url, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey, User: cfg.NATSUser,
-		Password: cfg.NATSPassword, CA: cfg.NATSCA, Cert: cfg.NATSCert, Key: cfg.NATSKey, Name: "crmsync-enqueue"}, false, log, broker.Hooks{})
-	if err != nil {
-		if cfg.NATSURL == "" {
-			return nil, fail(exitNATS, "%v; NATS_URL is empty, so enqueue dials the worker's embedded server at EMBEDDED_NATS_ADDR=%s: is the worker running?", err, cfg.EmbeddedNATSAddr)
+	bc := broker.Config{URL: cfg.NATSURL, Creds: cfg.NATSCreds, NKey: cfg.NATSNKey, User: cfg.NATSUser,
+		Password: cfg.NATSPassword, CA: cfg.NATSCA, Cert: cfg.NATSCert, Key: cfg.NATSKey, Name: "crmsync-enqueue"}
+	var nc *nats.Conn
+	var err error
+	if cfg.NATSURL != "" {
+		if nc, err = broker.Connect(ctx, bc, false, log, broker.Hooks{}); err != nil {
+			return nil, fail(exitNATS, "%v", err)
 		}
-		return nil, fail(exitNATS, "%v", err)
+	} else if nc, err = dialEmbedded(ctx, cfg, bc, log); err != nil {
+		return nil, err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -173,6 +176,49 @@ func (m *Main) connect(ctx context.Context, cfg *config.Config) (*conn, error) {
 }
 
 func (c *conn) Close() { c.nc.Close() }
+
+// dialEmbedded dials the worker's embedded server at EMBEDDED_NATS_ADDR
+// with EMBEDDED_NATS_TOKEN, or else with each generated token found in
+// cfg.TokenStores() until one is accepted.
+func dialEmbedded(ctx context.Context, cfg *config.Config, bc broker.Config, log *slog.Logger) (*nats.Conn, error) {
+	bc.URL = "nats://" + cfg.EmbeddedNATSAddr
+	tokens := []string{cfg.EmbeddedNATSToken}
+	if cfg.EmbeddedNATSToken == "" {
+		tokens = nil
+		for _, dir := range cfg.TokenStores() {
+			tok, err := broker.ReadStoreToken(dir)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, fail(exitNATS, "%v", err)
+			}
+			tokens = append(tokens, tok)
+		}
+		if len(tokens) == 0 {
+			tokens = []string{""} // still dial, for the clearer "cannot reach" when no worker runs
+		}
+	}
+	var err error
+	for _, tok := range tokens {
+		bc.Token = tok
+		var nc *nats.Conn
+		if nc, err = broker.Connect(ctx, bc, false, log, broker.Hooks{}); err == nil {
+			return nc, nil
+		}
+		if !errors.Is(err, nats.ErrAuthorization) {
+			break
+		}
+	}
+	if errors.Is(err, nats.ErrAuthorization) {
+		where := "EMBEDDED_NATS_TOKEN"
+		if cfg.EmbeddedNATSToken == "" {
+			where = "EMBEDDED_NATS_TOKEN (not set) or the worker's " + broker.TokenFile + " in " + strings.Join(cfg.TokenStores(), " or ")
+		}
+		return nil, fail(exitNATS, "the embedded server at EMBEDDED_NATS_ADDR=%s refused the token from %s: set EMBEDDED_NATS_TOKEN to the worker's, or EMBEDDED_NATS_STORE to its store", cfg.EmbeddedNATSAddr, where)
+	}
+	return nil, fail(exitNATS, "%v; NATS_URL is empty, so enqueue dials the worker's embedded server at EMBEDDED_NATS_ADDR=%s: is the worker running?", err, cfg.EmbeddedNATSAddr)
+}
 
 func splitList(s string) []string {
 	var out []string

@@ -73,16 +73,18 @@ func run(rows, rssRows, runs int) error {
 	if err != nil {
 		return err
 	}
-	srv, err := broker.StartEmbedded("127.0.0.1:0", filepath.Join(dir, "nats"))
+	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", StoreDir: filepath.Join(dir, "nats")})
 	if err != nil {
 		return err
 	}
 	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), nats.Token(srv.Token()))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	// enqueue and the anchor get the token in the URL (NATS_URL=nats://TOKEN@host:port).
+	url := strings.Replace(srv.ClientURL(), "nats://", "nats://"+srv.Token()+"@", 1)
 	js, _ := jetstream.New(nc)
 	ctx := context.Background()
 	if err := backfill.EnsureStreams(ctx, js, jobs.StreamConfig{}); err != nil {
@@ -100,7 +102,7 @@ func run(rows, rssRows, runs int) error {
 		if err := stream.Purge(ctx); err != nil {
 			return err
 		}
-		d, rss, err := measure(exec.Command(bin, "contacts", "-target", "klicktipp", "-quiet", "-id", fmt.Sprintf("bench-%d", i), file), srv.ClientURL())
+		d, rss, err := measure(exec.Command(bin, "contacts", "-target", "klicktipp", "-quiet", "-id", fmt.Sprintf("bench-%d", i), file), url)
 		if err != nil {
 			return err
 		}
@@ -112,7 +114,7 @@ func run(rows, rssRows, runs int) error {
 		if err := stream.Purge(ctx); err != nil {
 			return err
 		}
-		d, rss, err = measure(exec.Command(self, "-anchor", file, "-url", srv.ClientURL()), "")
+		d, rss, err = measure(exec.Command(self, "-anchor", file, "-url", url), "")
 		if err != nil {
 			return err
 		}
@@ -134,7 +136,7 @@ func run(rows, rssRows, runs int) error {
 		if err != nil {
 			return err
 		}
-		d, rss, err := measure(exec.Command(bin, "contacts", "-target", "klicktipp", "-quiet", "-id", "bench-big", big), srv.ClientURL())
+		d, rss, err := measure(exec.Command(bin, "contacts", "-target", "klicktipp", "-quiet", "-id", "bench-big", big), url)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"crmsync/internal/apis/apistest"
@@ -58,6 +59,10 @@ func brokerRun(t *testing.T, fig *scenario, js jetstream.JetStream, w *worker, k
 	fig.DuplicateCalls = kl.Count("PUT", "/people") - njobs*per
 }
 
+// embeddedToken is the EMBEDDED_NATS_TOKEN of the scenarios that run the
+// worker's embedded server: it accepts no client without it.
+const embeddedToken = "reliability-embedded-token"
+
 // TestBrokerRestartEmbedded restarts the worker's embedded NATS server
 // mid-run: the worker process is SIGKILLed and started again on the same
 // EMBEDDED_NATS_STORE and port; the streams, the unfinished jobs and their
@@ -72,10 +77,10 @@ func TestBrokerRestartEmbedded(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "nats")
 	w := newWorker(t, workerEnv("",
 		fmt.Sprintf("EMBEDDED_NATS_ADDR=127.0.0.1:%d", port), "EMBEDDED_NATS_STORE="+store,
-		"WORKER_CONCURRENCY=4", "KLIPY_BASE_URL="+kl.URL, "KLIPY_API_KEY="+klipytest.DefaultAPIKey,
+		"EMBEDDED_NATS_TOKEN="+embeddedToken, "WORKER_CONCURRENCY=4", "KLIPY_BASE_URL="+kl.URL, "KLIPY_API_KEY="+klipytest.DefaultAPIKey,
 	))
 	w.start()
-	_, js := connect(t, fmt.Sprintf("nats://127.0.0.1:%d", port))
+	_, js := connect(t, fmt.Sprintf("nats://127.0.0.1:%d", port), nats.Token(embeddedToken))
 	brokerRun(t, fig, js, w, kl, "emb", 24, 40, []int{5, 14}, func() {
 		w.p.kill(t)
 		fig.Kills++

@@ -6,6 +6,8 @@
 package metrics
 
 import (
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -33,7 +35,31 @@ type Metrics struct {
 	NATSConnected    prometheus.Gauge         // crmsync_nats_connected
 	NATSReconnects   prometheus.Counter       // crmsync_nats_reconnects_total
 	ResultsPublished *prometheus.CounterVec   // crmsync_results_published_total{kind,status}
+	DeadLetterDepth  prometheus.Gauge         // crmsync_dead_letter_depth
+	BuildInfo        *prometheus.GaugeVec     // crmsync_build_info{version,revision,goversion}
 }
+
+// The label values known in advance. New creates every counter and
+// histogram series with them at 0, so dashboards and alerts see a series
+// before its first event (rate() of an absent series is no data, not 0).
+var (
+	Kinds          = []string{"contact.upsert", "email.validate"}
+	JobOutcomes    = []string{"succeeded", "partial", "failed", "dead_lettered"}
+	ItemOutcomes   = []string{"succeeded", "failed"}
+	RetryReasons   = []string{"transient", "rate_limited", "shutdown", "checkpoint_unavailable"}
+	ResultStatuses = []string{"succeeded", "partial", "failed"}
+	APIs           = []string{"klicktipp", "klipy", "clickyid"}
+	BlockCauses    = []string{"429", "retry_after", "remaining_zero"}
+)
+
+// Histogram buckets, in seconds: round numbers. A job's go from 0.1 s to
+// 1 h (a 200-contact KlickTipp job at the default 10 requests/s takes
+// about a minute); an API request's from 5 ms to 30 s (HTTP_TIMEOUT's
+// default).
+var (
+	JobBuckets = []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600}
+	APIBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
+)
 
 // New creates the collectors and registers them on reg (which may be nil to
 // skip registration). It panics if a metric is already registered on reg,
@@ -41,10 +67,10 @@ type Metrics struct {
 func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		JobsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crmsync_jobs_total", Help: "Jobs finished, by kind and outcome (succeeded, partial, failed, dead_lettered, handed_back, retried).",
+			Name: "crmsync_jobs_total", Help: "Jobs finished, by kind and outcome (succeeded, partial, failed, dead_lettered); hand-backs are crmsync_job_retries_total.",
 		}, []string{"kind", "outcome"}),
 		ItemsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crmsync_items_total", Help: "Items (contacts, emails) processed, by kind and outcome (succeeded, failed).",
+			Name: "crmsync_items_total", Help: "Items (contacts, emails) finished, by kind and outcome (succeeded, failed), counted as each finishes.",
 		}, []string{"kind", "outcome"}),
 		JobRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmsync_job_retries_total", Help: "Jobs handed back to the queue, by kind and reason (transient, rate_limited, shutdown, checkpoint_unavailable).",
@@ -54,7 +80,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"kind"}),
 		JobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "crmsync_job_duration_seconds", Help: "Time from the start of a job attempt to its outcome.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 3, 10),
+			Buckets: JobBuckets,
 		}, []string{"kind"}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crmsync_jobs_in_flight", Help: "Jobs being processed by this replica now.",
@@ -67,7 +93,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"api", "status"}),
 		APIDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "crmsync_api_request_duration_seconds", Help: "HTTP request duration, by API.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 3, 9),
+			Buckets: APIBuckets,
 		}, []string{"api"}),
 		SessionsOpened: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crmsync_klicktipp_sessions_opened_total", Help: "KlickTipp sessions opened by a job's login (re-logins are counted apart).",
@@ -100,15 +126,85 @@ func New(reg prometheus.Registerer) *Metrics {
 		ResultsPublished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmsync_results_published_total", Help: "Job results published, by kind and status.",
 		}, []string{"kind", "status"}),
+		DeadLetterDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "crmsync_dead_letter_depth", Help: "Messages in the dead-letter stream (CRMSYNC_DLQ) now, sampled.",
+		}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crmsync_build_info", Help: "Always 1; the labels say which build runs (module version, VCS revision, Go version).",
+		}, []string{"version", "revision", "goversion"}),
 	}
+	m.BuildInfo.WithLabelValues(build()).Set(1)
+	m.initLabels()
 	if reg != nil {
 		reg.MustRegister(m.JobsTotal, m.ItemsTotal, m.JobRetries, m.DeadLetters, m.JobDuration,
 			m.InFlight, m.ConsumerPending, m.APIRequests, m.APIDuration,
 			m.SessionsOpened, m.SessionsClosed, m.SessionsOpen, m.SessionRelogins,
 			m.LimiterWait, m.LimiterBlocks, m.LimiterBudget, m.NATSConnected, m.NATSReconnects,
-			m.ResultsPublished)
+			m.ResultsPublished, m.DeadLetterDepth, m.BuildInfo)
 	}
 	return m
+}
+
+// initLabels creates the series of the known label values at 0.
+func (m *Metrics) initLabels() {
+	for _, k := range Kinds {
+		for _, o := range JobOutcomes {
+			m.JobsTotal.WithLabelValues(k, o)
+		}
+		for _, o := range ItemOutcomes {
+			m.ItemsTotal.WithLabelValues(k, o)
+		}
+		for _, r := range RetryReasons {
+			m.JobRetries.WithLabelValues(k, r)
+		}
+		for _, s := range ResultStatuses {
+			m.ResultsPublished.WithLabelValues(k, s)
+		}
+		m.DeadLetters.WithLabelValues(k)
+		m.JobDuration.WithLabelValues(k)
+	}
+	m.JobsTotal.WithLabelValues("invalid", "dead_lettered")
+	m.DeadLetters.WithLabelValues("invalid")
+	for _, a := range APIs {
+		m.APIDuration.WithLabelValues(a)
+		m.LimiterWait.WithLabelValues(a)
+		m.LimiterBudget.WithLabelValues(a)
+		for _, c := range BlockCauses {
+			m.LimiterBlocks.WithLabelValues(a, c)
+		}
+	}
+}
+
+// build returns the version, revision and Go version of this binary
+// ("(devel)" and "unknown" when the build carries no module or VCS data).
+func build() (version, revision, goversion string) {
+	version, revision, goversion = "(devel)", "unknown", runtime.Version()
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	if v := bi.Main.Version; v != "" {
+		version = v
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && s.Value != "" {
+			revision = s.Value
+		}
+	}
+	return
+}
+
+// ItemFinished counts one item of a job of kind as it finishes, succeeded
+// (ok) or failed for good. Safe on a nil *Metrics.
+func (m *Metrics) ItemFinished(kind string, ok bool) {
+	if m == nil {
+		return
+	}
+	outcome := "failed"
+	if ok {
+		outcome = "succeeded"
+	}
+	m.ItemsTotal.WithLabelValues(kind, outcome).Inc()
 }
 
 // ObserveAPI records one HTTP exchange; its signature matches apis.Observer.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"crmsync/internal/apis"
+	"crmsync/internal/metrics"
 )
 
 // Attempt is one run of a job, handed to its Handler: which items are done
@@ -24,6 +25,7 @@ type Attempt struct {
 	items    map[int]ItemResult
 	recorded int // items recorded by this attempt
 	dirty    bool
+	m        *metrics.Metrics // counts each item as it finishes (nil: not counted)
 }
 
 func newAttempt(job *Job, done map[int]ItemResult, hold time.Duration, log *slog.Logger) *Attempt {
@@ -77,6 +79,9 @@ func (a *Attempt) Record(i int, r ItemResult) {
 
 func (a *Attempt) record(i int, r ItemResult) {
 	a.mu.Lock()
+	if _, again := a.items[i]; !again {
+		a.m.ItemFinished(string(a.job.Kind), r.OK)
+	}
 	a.items[i] = r
 	a.recorded++
 	a.dirty = true

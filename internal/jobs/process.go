@@ -83,6 +83,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	cp.Attempts++
 	a := newAttempt(job, cp.Items, r.cfg.Hold, log)
+	a.m = r.m
 	for i := 0; i < job.Items(); i++ {
 		if !a.Done(i) {
 			if err := CheckItem(job, i); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -32,6 +33,8 @@ type Main struct {
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 	ready   readiness
+
+	dlqEvery time.Duration // how often crmsync_dead_letter_depth is sampled
 
 	// Set by Run, for tests.
 	httpAddr chan string   // receives the HTTP listener's address once serving
@@ -69,6 +72,7 @@ func NewMain(cfg *config.Config, sandbox bool, w io.Writer) *Main {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &Main{
 		cfg: cfg, sandbox: sandbox, log: log, reg: reg, metrics: metrics.New(reg),
+		dlqEvery: dlqEvery,
 		httpAddr: make(chan string, 1), natsURL: make(chan string, 1), bound: make(chan struct{}), running: make(chan struct{}),
 	}
 }
@@ -116,6 +120,11 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Go(func() { m.sampleDeadLetters(sctx, js) })
 	return m.work(ctx, js, cons)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"crmsync/internal/broker"
 	"crmsync/internal/config"
@@ -209,4 +211,29 @@ func TestSandboxSaysItsRateLimits(t *testing.T) {
 	if l := log.String(); !strings.Contains(l, "klicktipp 500/s") || !strings.Contains(l, "sandbox defaults") {
 		t.Errorf("sandbox log line does not state its rate limits:\n%s", l)
 	}
+}
+
+// crmsync_dead_letter_depth follows CRMSYNC_DLQ; items_total moves as
+// items finish.
+func TestDeadLetterDepthAndItems(t *testing.T) {
+	b := startLog(t, baseEnv(t), true, io.Discard, func(m *Main) { m.dlqEvery = 20 * time.Millisecond })
+	url := "http://" + b.http + "/metrics"
+	awaitMetrics(t, url, "crmsync_dead_letter_depth 0", `crmsync_items_total{kind="email.validate",outcome="succeeded"} 0`)
+	nc, err := nats.Connect(<-b.m.natsURL, nats.Token(b.m.embedded.Token()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, body := range []string{`{not json`, `{"id":"ok-1","kind":"email.validate","emails":["a@uni.example","b@example.com","c@student.example"],"targetGroupIds":["tg_uni"]}`} {
+		if _, err := js.Publish(ctx, "crmsync.jobs.email.validate", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitMetrics(t, url, "crmsync_dead_letter_depth 1", `crmsync_items_total{kind="email.validate",outcome="succeeded"} 3`)
 }

@@ -50,13 +50,16 @@ func startMode(t *testing.T, env []string, sandbox bool) *bundle {
 	return startLog(t, env, sandbox, io.Discard)
 }
 
-func startLog(t *testing.T, env []string, sandbox bool, log io.Writer) *bundle {
+func startLog(t *testing.T, env []string, sandbox bool, log io.Writer, opts ...func(*Main)) *bundle {
 	t.Helper()
 	cfg, err := config.Load(env)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	m := NewMain(cfg, sandbox, log)
+	for _, o := range opts {
+		o(m)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &bundle{m: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { b.done <- m.Run(ctx) }()

@@ -4,7 +4,8 @@
 # (no shell, no package manager), running as uid 65532 (nonroot).
 #
 #   docker build -t crmsync .
-#   docker run --rm -p 127.0.0.1:8080:8080 -p 127.0.0.1:4222:4222 crmsync -sandbox
+#   docker run --rm -e EMBEDDED_NATS_TOKEN="$(openssl rand -hex 32)" \
+#     -p 127.0.0.1:8080:8080 -p 127.0.0.1:4222:4222 crmsync -sandbox
 #
 # .ci/run builds the binaries with the same go build line (it has no Docker
 # engine) and checks GO_VERSION against go.mod.
@@ -26,9 +27,11 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags='-s -w' -o /out/bin/ ./cmd/worker ./cmd/enqueue
-# The embedded JetStream store (EMBEDDED_NATS_STORE). distroless has no
-# shell to mkdir/chown with, so the directory is made here and copied.
-RUN mkdir -p /out/data/nats
+# The embedded JetStream stores (EMBEDDED_NATS_STORE): the worker's and the
+# compose sandbox's, which never share one. distroless has no shell to
+# mkdir/chown with, so the directories are made here and copied (a named
+# volume mounted on one takes its owner from the image).
+RUN mkdir -p /out/data/nats /out/data/sandbox
 
 FROM gcr.io/distroless/static-debian12:nonroot
 LABEL org.opencontainers.image.title="crmsync" \
@@ -39,10 +42,14 @@ COPY --from=build --chown=65532:65532 /out/data /data
 USER 65532:65532
 WORKDIR /data
 # Without NATS_URL the worker starts an embedded JetStream server. In a
-# container it must listen beyond loopback to be reachable through -p
-# (publish it on 127.0.0.1 only: the embedded server has no auth), and it
-# keeps its store in /data (mount a volume there to keep jobs across
-# restarts). Both are ignored when NATS_URL is set.
+# container it must listen beyond loopback to be reachable through -p, so
+# it accepts only clients presenting its token: EMBEDDED_NATS_TOKEN(_FILE),
+# or else one generated into /data/nats/auth.token (0600) at first start.
+# It keeps its store in /data (mount a volume there to keep jobs across
+# restarts). These are ignored when NATS_URL is set. HTTP_ADDR listens
+# beyond loopback too (outside the image its default is 127.0.0.1:8080):
+# /metrics, /healthz and /readyz hold no secrets; publish it on loopback or
+# an internal network.
 ENV EMBEDDED_NATS_ADDR=0.0.0.0:4222 \
     EMBEDDED_NATS_STORE=/data/nats \
     HTTP_ADDR=:8080

@@ -81,6 +81,11 @@ func NewMain(cfg *config.Config, sandbox bool, w io.Writer) *Main {
 // the runner, and serves until ctx is done; then it shuts down gracefully.
 // It returns nil after a clean shutdown.
 func (m *Main) Run(ctx context.Context) error {
+	if m.sandbox && !m.cfg.Embedded() {
+		// A shared broker would hand real jobs to the fakes (and sandbox
+		// jobs to real workers): the sandbox keeps to its own store.
+		return &config.Error{Var: "NATS_URL", Reason: "is set, but the sandbox runs only on its own embedded server (it would take real jobs from that NATS and run them against the fakes): unset NATS_URL for -sandbox"}
+	}
 	if m.sandbox {
 		m.sb = startSandbox()
 		m.closers = append(m.closers, m.sb.Close)

@@ -92,7 +92,7 @@ func TestSandboxAndWorkerNeverShareAStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		if sandbox {
-			// the real worker below claimed nothing, so give it its own store first
+			// a store a real worker used, for the sandbox to be refused
 			env2 := baseEnv(t)
 			b := startMode(t, env2, false)
 			b.stop(t)
@@ -236,4 +236,19 @@ func TestDeadLetterDepthAndItems(t *testing.T) {
 		}
 	}
 	awaitMetrics(t, url, "crmsync_dead_letter_depth 1", `crmsync_items_total{kind="email.validate",outcome="succeeded"} 3`)
+}
+
+// The sandbox never dials a shared NATS: it would take real jobs.
+func TestSandboxRefusesNATSURL(t *testing.T) {
+	cfg, err := config.Load(append(baseEnv(t), "NATS_URL=nats://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMain(cfg, true, &logBuffer{})
+	err = m.Run(context.Background())
+	_ = m.Close()
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Var != "NATS_URL" {
+		t.Fatalf("sandbox with NATS_URL: %v, want a NATS_URL error", err)
+	}
 }

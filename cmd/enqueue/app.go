@@ -210,10 +210,13 @@ func dialEmbedded(ctx context.Context, cfg *config.Config, bc broker.Config, log
 			break
 		}
 	}
-	if errors.Is(err, nats.ErrAuthorization) {
+	switch {
+	case errors.Is(err, nats.ErrAuthorization) && tokens[0] == "":
+		return nil, fail(exitNATS, "the embedded server at EMBEDDED_NATS_ADDR=%s wants a token: EMBEDDED_NATS_TOKEN is not set and there is no %s in %s: set EMBEDDED_NATS_TOKEN to the worker's, or EMBEDDED_NATS_STORE to its store", cfg.EmbeddedNATSAddr, broker.TokenFile, strings.Join(cfg.TokenStores(), " or "))
+	case errors.Is(err, nats.ErrAuthorization):
 		where := "EMBEDDED_NATS_TOKEN"
 		if cfg.EmbeddedNATSToken == "" {
-			where = "EMBEDDED_NATS_TOKEN (not set) or the worker's " + broker.TokenFile + " in " + strings.Join(cfg.TokenStores(), " or ")
+			where = broker.TokenFile + " in " + strings.Join(cfg.TokenStores(), " or ")
 		}
 		return nil, fail(exitNATS, "the embedded server at EMBEDDED_NATS_ADDR=%s refused the token from %s: set EMBEDDED_NATS_TOKEN to the worker's, or EMBEDDED_NATS_STORE to its store", cfg.EmbeddedNATSAddr, where)
 	}

@@ -41,3 +41,18 @@ func TestEnqueueFindsTheEmbeddedToken(t *testing.T) {
 		t.Errorf("wrong token: exit %d, %q", code, stderr)
 	}
 }
+
+// With no token anywhere, the refusal says where enqueue looked.
+func TestEnqueueWithoutAnyToken(t *testing.T) {
+	srv, err := broker.StartEmbedded(broker.EmbeddedConfig{Addr: "127.0.0.1:0", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	var out, errb bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, ProgressEvery: time.Hour,
+		Environ: []string{"EMBEDDED_NATS_ADDR=" + strings.TrimPrefix(srv.ClientURL(), "nats://"), "EMBEDDED_NATS_STORE=" + t.TempDir()}}
+	if code := m.Run(context.Background(), []string{"status", "x"}); code != exitNATS || !strings.Contains(errb.String(), "wants a token") {
+		t.Errorf("exit %d, %q", code, errb.String())
+	}
+}

@@ -149,3 +149,37 @@ func TestErrorsNeverLeakSecrets(t *testing.T) {
 		t.Errorf("failed relogin = %v, want ErrUnauthorized", errs[1])
 	}
 }
+
+// TestErrorsRedactBeforeClipping: a secret echoed just before the 300-byte
+// cut must be redacted as a whole, not clipped first so that its head
+// survives the redaction.
+func TestErrorsRedactBeforeClipping(t *testing.T) {
+	t.Parallel()
+	const password = "canary-password-straddling-the-cut"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/account/login" {
+			_, _ = w.Write([]byte(`{"sessid":"sid-0123456789","session_name":"SSESSx"}`))
+			return
+		}
+		b, _ := json.Marshal([]string{strings.Repeat("x", 290) + password})
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := klicktipp.New(klicktipp.Config{BaseURL: srv.URL, Username: "u", Password: password, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Login(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Tags(t.Context())
+	if err == nil {
+		t.Fatal("Tags succeeded against a 400")
+	}
+	if strings.Contains(err.Error(), password[:8]) {
+		t.Fatalf("error %q keeps the head of the password", err)
+	}
+}

@@ -41,7 +41,7 @@ func (s *Server) authed(method string, h func(http.ResponseWriter, *http.Request
 			s.writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key")
 			return
 		}
-		if !s.lim.Admit(key, w.Header()) {
+		if !s.admit(key, classOf(r.URL.Path), w.Header()) {
 			s.writeError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "too many requests, check your rate limits")
 			return
 		}

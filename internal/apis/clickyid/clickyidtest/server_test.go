@@ -179,8 +179,8 @@ func TestBulkAnswer(t *testing.T) {
 		t.Fatalf("results %v", a.body["results"])
 	}
 	want := []string{
-		`{"email":"z@corp.example","isValid":true,"matchedDomain":"corp.example","reason":"domain_matched","targetGroup":"tg_corp"}`,
-		`{"email":"a@cs.uni.example","isValid":true,"matchedDomain":"uni.example","reason":"domain_matched","targetGroup":"tg_uni"}`,
+		`{"email":"z@corp.example","isValid":true,"matchedDomain":"corp.example","reason":"domain_matched","targetGroup":{"id":"tg_corp","name":"Corporate staff"}}`,
+		`{"email":"a@cs.uni.example","isValid":true,"matchedDomain":"uni.example","reason":"domain_matched","targetGroup":{"id":"tg_uni","name":"University students"}}`,
 		`{"email":"bad","isValid":false,"matchedDomain":null,"reason":"invalid_format","targetGroup":null}`,
 	}
 	for i, r := range results {

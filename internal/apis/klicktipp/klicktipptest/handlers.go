@@ -134,10 +134,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		"sessid":       id,
 		"session_name": SessionName,
 		"account": map[string]any{
-			"uid": 4711, "status": 1, "tier": 20, "usergroup": "42",
+			// The members of the spec's example and of klicktipp-php-client's
+			// recorded login (ids as strings, as recorded; tier a number).
+			"uid": "4711", "status": "1", "tier": 20, "usergroup": "42",
 			"username": s.username, "email": "sandbox@klicktipp.example",
 			"firstname": "Sandy", "lastname": "Box", "company": "crmsync sandbox",
-			"country": "DE", "city": "Berlin", "zip": "10115", "affid": "0",
+			"website": "https://sandbox.klicktipp.example", "street": "Sandweg 1",
+			"city": "Berlin", "state": "Berlin", "zip": "10115", "country": "DE",
+			"phone": "", "fax": "", "affid": "0",
 		},
 	})
 }

@@ -28,7 +28,10 @@
 // Every answer to a known key carries X-RateLimit-Limit, -Remaining, -Reset
 // (Unix seconds) and -Window (seconds) of the limit that refused it, or of
 // the tighter one. Credentials are checked before the limits, so a bad key
-// always gets 401. Limits.Scaled shrinks the windows for tests.
+// always gets 401. Limits.Scaled shrinks the windows for tests. Error codes
+// are the documented ones where one fits (MISSING_API_KEY, INVALID_API_KEY,
+// INSUFFICIENT_SCOPE, RATE_LIMIT_EXCEEDED, MALFORMED_JSON,
+// VALIDATION_ERROR, from the target-group validation reference).
 //
 // # Guesses
 //
@@ -40,7 +43,8 @@
 // budget; a refused request gets Retry-After; a request naming neither
 // targetGroupIds nor offerIds is a 400; lists answer {"targetGroups":[…]}
 // and {"offers":[…]}; error bodies are {"error":"<code>","message":"…",
-// "requestId":"req_…"}; the reasons domain_matched,
+// "requestId":"req_…"}; the codes invalid_target_group and invalid_offer
+// (400) for an id the team does not have; the reasons domain_matched,
 // domain_not_in_target_group and invalid_format, and the members of
 // validationDetails.
 //

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"crmsync/internal/apis"
 )
@@ -94,42 +94,17 @@ type bulkResult struct {
 	ValidationDetails json.RawMessage `json:"validationDetails"`
 }
 
-// bulkEnvelope is the outer shape: {"results":[…]} or {"data":{"results":[…]}}.
-type bulkEnvelope struct {
-	Results *[]bulkResult `json:"results"`
-	Data    *struct {
-		Results *[]bulkResult `json:"results"`
-	} `json:"data"`
-}
-
-// decodeBulk is the one place the bulk response is decoded, in one
-// json.Unmarshal (targetGroup is read by its own small decoder, never
-// decoded twice). The outer shape is not published; it is taken to be
+// decodeBulk is the one place the bulk response is decoded, in one pass
+// over the body (scanBulk). The outer shape is not published; it is taken to be
 // {"results":[…],"requestId"}, and {"data":{"results":[…]}} and a bare
 // array are accepted too; unknown fields are ignored. It returns one Result
 // per requested email in request order: by position when the counts agree
 // (and every result that names an email names that one), else by email
 // (case-insensitively), and fails when an email has no answer.
 func decodeBulk(body []byte, emails []string) ([]Result, error) {
-	var raw []bulkResult
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		if err := json.Unmarshal(trimmed, &raw); err != nil {
-			return nil, err
-		}
-	} else {
-		var env bulkEnvelope
-		if err := json.Unmarshal(trimmed, &env); err != nil {
-			return nil, err
-		}
-		switch {
-		case env.Results != nil:
-			raw = *env.Results
-		case env.Data != nil && env.Data.Results != nil:
-			raw = *env.Data.Results
-		default:
-			return nil, errors.New(`no "results" in response`)
-		}
+	raw, err := scanBulk(body)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Result, len(emails))
 	if len(raw) == len(emails) {
@@ -216,7 +191,7 @@ func (t *targetGroupRef) UnmarshalJSON(b []byte) error {
 
 // jsonString decodes a JSON string literal; without escapes it is a slice.
 func jsonString(b []byte) (string, error) {
-	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
 		return string(b[1 : len(b)-1]), nil
 	}
 	var s string

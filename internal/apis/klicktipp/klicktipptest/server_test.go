@@ -408,7 +408,7 @@ func TestModelledRoutes(t *testing.T) {
 		check := func(what string, status int, body string, wantStatus int, wantBody string) {
 			t.Helper()
 			if status != wantStatus || (wantBody != "" && body != wantBody) {
-				t.Errorf("lang %d %s: %d %s, want %d %s", lang, what, status, body, wantStatus, wantBody)
+				t.Errorf("%v %s: %d %s, want %d %s", lang, what, status, body, wantStatus, wantBody)
 			}
 		}
 		// multipart/form-data, PHP style.

@@ -13,6 +13,14 @@ const (
 	German
 )
 
+// String returns "English" or "German".
+func (l Language) String() string {
+	if l == German {
+		return "German"
+	}
+	return "English"
+}
+
 // texts are the error texts of one language. Where a text is marked
 // "guess" no evidence gives it in that language.
 type texts struct {

@@ -240,10 +240,10 @@ func (s *Session) relogin(ctx context.Context, gen uint64) error {
 	return nil
 }
 
-// denied reports whether err is a 401 or 403 answer, whatever its text: all
-// of KlickTipp's official clients (the Go MCP binary, the n8n and Node-RED
-// nodes) log in again on any of them, and the API words its denial in
-// English or German.
+// denied reports whether err is a 401 or 403 answer, whatever its text:
+// KlickTipp's official Go client (klicktipp-mcp-binary) logs in again on
+// any of them, the Node-RED node logs in afresh for every operation, and
+// the API words its denial in English or German.
 func denied(err error) bool {
 	var e *APIError
 	return errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)

@@ -51,7 +51,29 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{Timeout: timeout, Transport: tr}
+	return &http.Client{Timeout: timeout, Transport: tr, CheckRedirect: refuseRedirect}
+}
+
+// refuseRedirect is the CheckRedirect of every request a Transport sends:
+// the 3xx answer itself is returned, so no credential (an API key header,
+// a session cookie, a login body) ever follows a Location to another host
+// or from https down to http.
+func refuseRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// redirectError is the error for a 3xx answer: it names where the Location
+// points (scheme and host; path, query and user info left out, since they
+// may carry tokens) and is transient, as a redirect may be a passing
+// maintenance answer.
+func redirectError(api, op string, status int, req *http.Request, h http.Header) *Error {
+	where := "no Location"
+	if loc := h.Get("Location"); loc != "" {
+		where = "an unparsable Location"
+		if u, err := req.URL.Parse(loc); err == nil && u.Host != "" {
+			where = u.Scheme + "://" + u.Host + "/…"
+		}
+	}
+	return &Error{API: api, Op: op, Status: status, Class: ErrTransient,
+		Message: "redirect to " + where + " not followed (credentials are never sent on a redirect)"}
 }
 
 // Transport sends requests for one API client. The zero value is not usable;
@@ -77,16 +99,21 @@ func SkipLimiterWait(ctx context.Context) context.Context {
 // MaxBodyBytes), hands status and headers to the limiter, and returns the
 // response with its body already read and closed. A request that got no
 // response, or whose body could not be read, returns an *Error of class
-// ErrTransient (or ctx's error when ctx is done). Non-2xx statuses are NOT
-// turned into errors here: each client decodes its API's error body itself.
+// ErrTransient (or ctx's error when ctx is done). Redirects are never
+// followed, whatever t.HTTP's CheckRedirect says: a 3xx answer is an *Error
+// of class ErrTransient naming the Location's host (never its path). Other
+// non-2xx statuses are NOT turned into errors here: each client decodes its
+// API's error body itself.
 func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http.Response, []byte, error) {
 	if t.Limiter != nil && ctx.Value(skipWaitKey{}) == nil {
 		if err := t.Limiter.Wait(ctx); err != nil {
 			return nil, nil, err
 		}
 	}
+	hc := *t.HTTP // a shallow copy shares the connection pool
+	hc.CheckRedirect = refuseRedirect
 	start := time.Now()
-	resp, err := t.HTTP.Do(req.WithContext(ctx))
+	resp, err := hc.Do(req.WithContext(ctx))
 	if err != nil {
 		t.observe(op, 0, start)
 		if ctx.Err() != nil {
@@ -105,6 +132,9 @@ func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http
 			return nil, nil, ctx.Err()
 		}
 		return nil, nil, &Error{API: t.API, Op: op, Status: 0, Class: ErrTransient, Err: fmt.Errorf("reading body after status %d: %w", resp.StatusCode, scrub(rerr))}
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return nil, nil, redirectError(t.API, op, resp.StatusCode, req, resp.Header)
 	}
 	return resp, body, nil
 }

@@ -87,3 +87,58 @@ func TestUndecodableIsTransient(t *testing.T) {
 		t.Fatalf("err = %#v", err)
 	}
 }
+
+// bulkBody is a 100-email answer shaped as the docs describe a result
+// (targetGroup an object, validationDetails an object), the size the
+// worker decodes per call.
+func bulkBody(n int) ([]byte, []string) {
+	emails := make([]string, n)
+	var b []byte
+	b = append(b, `{"results":[`...)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		emails[i] = "student" + string(rune('a'+i%26)) + string(rune('a'+i/26)) + "@cs.uni.example"
+		if i%2 == 0 {
+			b = append(b, `{"email":"`+emails[i]+`","isValid":true,"targetGroup":{"id":"tg_uni","name":"University students","domains":["uni.example","student.example"]},"matchedDomain":"uni.example","validationDetails":{"domainMatch":true,"mode":"any","checkedTargets":1},"reason":null}`...)
+		} else {
+			b = append(b, `{"email":"`+emails[i]+`","isValid":false,"targetGroup":null,"matchedDomain":null,"validationDetails":{"domainMatch":false,"mode":"any","checkedTargets":1},"reason":"domain_not_in_target_group"}`...)
+		}
+	}
+	b = append(b, `],"requestId":"req_0123456789ab"}`...)
+	return b, emails
+}
+
+func BenchmarkDecodeBulk(b *testing.B) {
+	body, emails := bulkBody(MaxBulk)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeBulk(body, emails); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDecodeBulkShapes covers the documented object targetGroup and the
+// results nested in "data".
+func TestDecodeBulkShapes(t *testing.T) {
+	t.Parallel()
+	emails := []string{"a@uni.example"}
+	for _, body := range []string{
+		`{"data":{"results":[{"email":"a@uni.example","isValid":true,"targetGroup":{"id":"tg_uni","name":"Uni"}}]}}`,
+		`{"results":[{"email":"a@uni.example","isValid":true,"targetGroup":{"id":"tg_uni","name":"Uni","domains":["uni.example"]}}]}`,
+		`{"results":[{"email":"a@uni.example","isValid":true,"targetGroup":"tg_uni"}]}`,
+		`{"results":[{"email":"a@uni.example","isValid":true,"targetGroup":"tg\u005funi"}]}`,
+	} {
+		got, err := decodeBulk([]byte(body), emails)
+		if err != nil || len(got) != 1 || got[0].TargetGroup != "tg_uni" || !got[0].IsValid {
+			t.Errorf("decodeBulk(%s) = %+v, %v", body, got, err)
+		}
+	}
+	got, err := decodeBulk([]byte(`{"results":[{"targetGroup":17}]}`), emails)
+	if err != nil || got[0].TargetGroup != "17" {
+		t.Errorf("numeric id: %+v, %v", got, err)
+	}
+}

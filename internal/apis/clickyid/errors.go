@@ -43,8 +43,8 @@ func errorFor(op string, status int, h http.Header, body []byte, now time.Time) 
 	}
 	e := &APIError{API: apiName, Op: op, Status: status}
 	if apis.ClassOf(status) == nil {
-		// 1xx or 3xx: redirects are followed by the http.Client, so one
-		// reaching here is not an answer the API gives.
+		// 1xx (apis.Transport answers a 3xx itself, never following
+		// it): not an answer the API gives.
 		e.Class = apis.ErrTransient
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {

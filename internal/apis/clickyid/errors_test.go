@@ -33,7 +33,7 @@ func TestUnauthorized(t *testing.T) {
 	b := setupWith(t, clickyid.Config{APIKey: unknown})
 	for op, call := range ops(context.Background()) {
 		ae := asAPIError(t, call(b.client), apis.ErrUnauthorized)
-		if ae.Op != op || ae.Status != 401 || ae.Code != "unauthorized" {
+		if ae.Op != op || ae.Status != 401 || ae.Code != "INVALID_API_KEY" {
 			t.Errorf("%s: %v", op, ae)
 		}
 	}
@@ -61,7 +61,7 @@ func TestRateLimited(t *testing.T) {
 	for op, call := range ops(ctx) {
 		err := call(b.client)
 		ae := asAPIError(t, err, apis.ErrRateLimited)
-		if ae.Op != op || ae.Status != 429 || ae.Code != "rate_limit_exceeded" {
+		if ae.Op != op || ae.Status != 429 || ae.Code != "RATE_LIMIT_EXCEEDED" {
 			t.Errorf("%s: %v", op, err)
 		}
 		if ae.Wait < 2*time.Hour-time.Minute || ae.Wait > 3*time.Hour+time.Minute {

@@ -1,7 +1,11 @@
 package clickyid
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +74,67 @@ func FuzzDecodeError(f *testing.F) {
 		}
 		if utf8.ValidString(string(body)) && strings.Contains(msg, "ck_live_") {
 			t.Fatalf("error text carries a key: %q", msg)
+		}
+	})
+}
+
+// bulkEnvelope is the outer shape as encoding/json would decode it, the
+// reference scanBulk is held to.
+type bulkEnvelope struct {
+	Results *[]bulkResult `json:"results"`
+	Data    *struct {
+		Results *[]bulkResult `json:"results"`
+	} `json:"data"`
+}
+
+// referenceBulk decodes a bulk answer with encoding/json.
+func referenceBulk(body []byte) ([]bulkResult, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		var raw []bulkResult
+		err := json.Unmarshal(trimmed, &raw)
+		return raw, err
+	}
+	var env bulkEnvelope
+	if err := json.Unmarshal(trimmed, &env); err != nil {
+		return nil, err
+	}
+	switch {
+	case env.Results != nil:
+		return *env.Results, nil
+	case env.Data != nil && env.Data.Results != nil:
+		return *env.Data.Results, nil
+	}
+	return nil, errors.New("no results")
+}
+
+// FuzzScanBulk holds the one-pass scanner to encoding/json: for any body
+// both fail, or both give the same results.
+func FuzzScanBulk(f *testing.F) {
+	big, _ := bulkBody(3)
+	for _, s := range []string{
+		string(big),
+		`{"results":[{"email":"a@uni.example","isValid":true,"targetGroup":"tg_uni","matchedDomain":"uni.example","reason":"domain_matched","validationDetails":{"mode":"any"}},{"email":"b@x.example","isValid":false,"targetGroup":null,"matchedDomain":null,"reason":"domain_not_in_target_group"}],"requestId":"req_1"}`,
+		`[{"isValid":true},{"isValid":false}]`, `[null,{"EMAIL":"x","IsValid":true}]`, `[1]`, `[]`,
+		`{"results":[{"email":"B@X.EXAMPLE"},{"email":"a@uni.example","targetGroup":{"id":7}}]}`,
+		`{"results":[{"targetGroup":{"id":{"name":"n"}},"validationDetails":null}]}`,
+		`{"results":[{"targetGroup":{"name":5}}]}`, `{"results":[{"targetGroup":[1,{"a":2}]}]}`,
+		`{"data":{"results":[{"email":"a"}]}}`, `{"data":null,"results":[]}`, `{"results":null,"data":{"results":[]}}`,
+		`{"data":5}`, `{"data":{"results":5}}`, `{"results":[{"email":"\u00e9\ud83d\ude00\/"}]}`,
+		`{"results":[{"email":"a","email":"b","reason":null}]} `, `{"results":[]} x`, `{"results":[{"isValid":"yes"}]}`,
+		`{"results":[{"reason":1.5e3}]}`, `{"results":[{"x":-0.0e+1,"y":01}]}`, `{"results":[{"email":"\x01"}]}`,
+		"{\"results\":[{\"email\":\"\xff\xfe\",\"targetGroup\":\"\xc3\"}]}", `{"results":null}`, `null`, `{"trunc`, ``, `<html>`, `"x"`, `tru`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		want, werr := referenceBulk(body)
+		got, gerr := scanBulk(body)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("encoding/json err %v, scanBulk err %v, for %q", werr, gerr, body)
+		}
+		if werr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("for %q:\nencoding/json %+v\nscanBulk      %+v", body, want, got)
 		}
 	})
 }

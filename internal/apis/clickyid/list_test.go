@@ -84,7 +84,7 @@ func TestScopes(t *testing.T) {
 				continue
 			}
 			ae := asAPIError(t, err, apis.ErrForbidden)
-			if ae.Status != 403 || ae.Code != "insufficient_scope" {
+			if ae.Status != 403 || ae.Code != "INSUFFICIENT_SCOPE" {
 				t.Errorf("%s…: %s: %v", key[:10], name, err)
 			}
 		}

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"crmsync/internal/apis"
 )
@@ -33,9 +33,12 @@ type BulkRequest struct {
 
 // Result is ClickyID's answer for one email.
 type Result struct {
-	Email         string
-	IsValid       bool
-	TargetGroup   string // the matched target group's id; "" when none
+	Email   string
+	IsValid bool
+	// TargetGroup is the matched target group's id (ClickyID documents an
+	// object; its "id", else its "name"; an id string is accepted too); ""
+	// when none.
+	TargetGroup   string
 	MatchedDomain string // the target group domain the email matched; "" when none
 	Reason        string // e.g. "domain_not_in_target_group", "invalid_format"
 	// ValidationDetails is passed through as ClickyID sent it (nil if absent).
@@ -79,106 +82,119 @@ func (c *Client) ValidateBulk(ctx context.Context, req BulkRequest) ([]Result, e
 	return res, nil
 }
 
-// bulkResult is one element of "results". targetGroup may be an id, an
-// object with an id, or null.
+// bulkResult is one element of "results", decoded in the same pass as the
+// envelope: targetGroup (documented as an object) may also be an id or
+// null, matchedDomain and reason may be null.
 type bulkResult struct {
 	Email             string          `json:"email"`
 	IsValid           bool            `json:"isValid"`
-	TargetGroup       json.RawMessage `json:"targetGroup"`
-	MatchedDomain     *string         `json:"matchedDomain"`
-	Reason            *string         `json:"reason"`
+	TargetGroup       targetGroupRef  `json:"targetGroup"`
+	MatchedDomain     string          `json:"matchedDomain"`
+	Reason            string          `json:"reason"`
 	ValidationDetails json.RawMessage `json:"validationDetails"`
 }
 
-// decodeBulk is the one place the bulk response is decoded. The outer shape
-// is not published; it is taken to be {"results":[…],"requestId"} (a bare
-// array is accepted too), unknown fields are ignored. It returns one Result
-// per requested email in request order: by position when the counts agree,
-// else by email (case-insensitively), and fails when an email has no answer.
+// decodeBulk is the one place the bulk response is decoded, in one pass
+// over the body (scanBulk). The outer shape is not published; it is taken to be
+// {"results":[…],"requestId"}, and {"data":{"results":[…]}} and a bare
+// array are accepted too; unknown fields are ignored. It returns one Result
+// per requested email in request order: by position when the counts agree
+// (and every result that names an email names that one), else by email
+// (case-insensitively), and fails when an email has no answer.
 func decodeBulk(body []byte, emails []string) ([]Result, error) {
-	var raw []bulkResult
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		if err := json.Unmarshal(trimmed, &raw); err != nil {
-			return nil, err
-		}
-	} else {
-		var env struct {
-			Results *[]bulkResult `json:"results"`
-		}
-		if err := json.Unmarshal(trimmed, &env); err != nil {
-			return nil, err
-		}
-		if env.Results == nil {
-			return nil, errors.New(`no "results" in response`)
-		}
-		raw = *env.Results
-	}
-	conv := func(r bulkResult, email string) Result {
-		out := Result{Email: email, IsValid: r.IsValid, TargetGroup: targetGroupID(r.TargetGroup)}
-		if r.MatchedDomain != nil {
-			out.MatchedDomain = *r.MatchedDomain
-		}
-		if r.Reason != nil {
-			out.Reason = *r.Reason
-		}
-		if len(r.ValidationDetails) > 0 && string(r.ValidationDetails) != "null" {
-			out.ValidationDetails = append(json.RawMessage(nil), r.ValidationDetails...)
-		}
-		return out
+	raw, err := scanBulk(body)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]Result, len(emails))
 	if len(raw) == len(emails) {
 		positional := true
-		for i, r := range raw {
-			if r.Email != "" && !sameEmail(r.Email, emails[i]) {
+		for i := range raw {
+			if raw[i].Email != "" && !sameEmail(raw[i].Email, emails[i]) {
 				positional = false
 				break
 			}
 		}
 		if positional {
-			for i, r := range raw {
-				out[i] = conv(r, emails[i])
+			for i := range raw {
+				out[i] = raw[i].result(emails[i])
 			}
 			return out, nil
 		}
 	}
-	byEmail := make(map[string]bulkResult, len(raw))
-	for _, r := range raw {
-		k := strings.ToLower(strings.TrimSpace(r.Email))
+	byEmail := make(map[string]int, len(raw))
+	for i := range raw {
+		k := strings.ToLower(strings.TrimSpace(raw[i].Email))
 		if _, dup := byEmail[k]; !dup {
-			byEmail[k] = r
+			byEmail[k] = i
 		}
 	}
 	for i, e := range emails {
-		r, ok := byEmail[strings.ToLower(strings.TrimSpace(e))]
+		j, ok := byEmail[strings.ToLower(strings.TrimSpace(e))]
 		if !ok {
 			return nil, fmt.Errorf("%d results for %d emails, and email #%d has none", len(raw), len(emails), i+1)
 		}
-		out[i] = conv(r, e)
+		out[i] = raw[j].result(e)
 	}
 	return out, nil
+}
+
+// result is r as the Result for email (the email as requested).
+func (r *bulkResult) result(email string) Result {
+	out := Result{Email: email, IsValid: r.IsValid, TargetGroup: string(r.TargetGroup), MatchedDomain: r.MatchedDomain, Reason: r.Reason}
+	if len(r.ValidationDetails) > 0 && string(r.ValidationDetails) != "null" {
+		out.ValidationDetails = r.ValidationDetails // json.Unmarshal already copied it
+	}
+	return out
 }
 
 func sameEmail(a, b string) bool {
 	return strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(b))
 }
 
-// targetGroupID reads a target group given as an id string, a number, or an
-// object with "id" (or only "name").
-func targetGroupID(raw json.RawMessage) string {
-	if s := apis.Scalar(raw); s != "" {
-		return s
-	}
-	var o struct {
-		ID   json.RawMessage `json:"id"`
-		Name string          `json:"name"`
-	}
-	if json.Unmarshal(raw, &o) == nil {
-		if id := apis.Scalar(o.ID); id != "" {
-			return id
+// targetGroupRef is a target group as a result names it: an object with
+// "id" (documented; "name" when it has no id), an id string or number, or
+// null ("").
+type targetGroupRef string
+
+// UnmarshalJSON reads the one value it is given by its first byte, so no
+// shape is decoded twice.
+func (t *targetGroupRef) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) == 0 || b[0] == 'n':
+		*t = ""
+	case b[0] == '"':
+		s, err := jsonString(b)
+		if err != nil {
+			return err
 		}
-		return o.Name
+		*t = targetGroupRef(s)
+	case b[0] == '{':
+		var o struct {
+			ID   targetGroupRef `json:"id"`
+			Name string         `json:"name"`
+		}
+		if err := json.Unmarshal(b, &o); err != nil {
+			return err
+		}
+		*t = o.ID
+		if *t == "" {
+			*t = targetGroupRef(o.Name)
+		}
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		*t = targetGroupRef(b) // a number, as its text
+	default:
+		*t = "" // true, false, an array: not an id
 	}
-	return ""
+	return nil
+}
+
+// jsonString decodes a JSON string literal; without escapes it is a slice.
+func jsonString(b []byte) (string, error) {
+	if len(b) >= 2 && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
 }

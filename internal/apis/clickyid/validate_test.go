@@ -173,7 +173,7 @@ func TestValidateBulkRejectedByAPI(t *testing.T) {
 	}{
 		{"unknown target group", clickyid.BulkRequest{Emails: []string{"a@uni.example"}, TargetGroupIDs: []string{"tg_nope"}}, "invalid_target_group"},
 		{"unknown offer", clickyid.BulkRequest{Emails: []string{"a@uni.example"}, OfferIDs: []string{"of_nope"}}, "invalid_offer"},
-		{"no targets", clickyid.BulkRequest{Emails: []string{"a@uni.example"}}, "invalid_request"},
+		{"no targets", clickyid.BulkRequest{Emails: []string{"a@uni.example"}}, "VALIDATION_ERROR"},
 	}
 	for _, tt := range tests {
 		_, err := b.client.ValidateBulk(context.Background(), tt.req)

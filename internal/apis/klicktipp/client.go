@@ -191,8 +191,7 @@ func (c *Client) send(ctx context.Context, method, path string, in any, a auth) 
 		return nil, nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := errorFrom(op, resp.StatusCode, resp.Header, data)
-		e.Message = redact(e.Message, c.secrets, a.id)
+		e := errorFrom(op, resp.StatusCode, resp.Header, data, func(m string) string { return redact(m, c.secrets, a.id) })
 		return resp, data, e
 	}
 	return resp, data, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"crmsync/internal/apis"
 	"crmsync/internal/apis/klicktipp"
@@ -147,5 +148,80 @@ func TestErrorsNeverLeakSecrets(t *testing.T) {
 	}
 	if !errors.Is(errs[1], apis.ErrUnauthorized) {
 		t.Errorf("failed relogin = %v, want ErrUnauthorized", errs[1])
+	}
+}
+
+// TestErrorsRedactBeforeClipping: a secret echoed just before the 300-byte
+// cut must be redacted as a whole, not clipped first so that its head
+// survives the redaction.
+func TestErrorsRedactBeforeClipping(t *testing.T) {
+	t.Parallel()
+	const password = "canary-password-straddling-the-cut"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/account/login" {
+			_, _ = w.Write([]byte(`{"sessid":"sid-0123456789","session_name":"SSESSx"}`))
+			return
+		}
+		b, _ := json.Marshal([]string{strings.Repeat("x", 290) + password})
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := klicktipp.New(klicktipp.Config{BaseURL: srv.URL, Username: "u", Password: password, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Login(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Tags(t.Context())
+	if err == nil {
+		t.Fatal("Tags succeeded against a 400")
+	}
+	if strings.Contains(err.Error(), password[:8]) {
+		t.Fatalf("error %q keeps the head of the password", err)
+	}
+}
+
+// TestPartnerHeadersSent checks the X-Un and X-Ci headers the client puts on
+// the wire against DESIGN.md's test vector (developer key 0123456789abcdef,
+// customer key customer-key), so passing the keys to XCI in the wrong order,
+// or signing the wrong message, fails here and not only in production.
+func TestPartnerHeadersSent(t *testing.T) {
+	t.Parallel()
+	const vector = "cZkWFoPs3rLacJ4OpaooJMMOcb/fLxbZpeeOzJFCGh1jdXN0b21lci1rZXk="
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Clone():
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"17":"customer"}`))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := klicktipp.New(klicktipp.Config{BaseURL: srv.URL, Username: " partner-user ", DeveloperKey: "0123456789abcdef", CustomerKey: "customer-key", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Login(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Tags(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case h := <-got:
+		if h.Get("X-Ci") != vector || h.Get("X-Un") != "partner-user" {
+			t.Fatalf("sent X-Ci %q X-Un %q, want %q and %q", h.Get("X-Ci"), h.Get("X-Un"), vector, "partner-user")
+		}
+		if h.Get("Cookie") != "" || h.Get("X-Session-Id") != "" {
+			t.Fatalf("partner request carries session headers: %v", h)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no request reached the server within 5s")
 	}
 }

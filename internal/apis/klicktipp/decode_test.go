@@ -131,7 +131,7 @@ func FuzzDecode(f *testing.F) {
 		if status < 100 || status > 599 {
 			status = 400 + (status%200+200)%200
 		}
-		e := errorFrom("GET /tag", status, nil, body)
+		e := errorFrom("GET /tag", status, nil, body, nil)
 		msg := e.Error()
 		if strings.ContainsAny(e.Message, "\n\r") || len(e.Message) > maxMessage+4 {
 			t.Fatalf("message not bounded to one line: %q", e.Message)

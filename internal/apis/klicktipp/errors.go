@@ -11,9 +11,31 @@ import (
 	"crmsync/internal/apis"
 )
 
-// accessDenied is KlickTipp's answer to an expired or invalid session, a bad
-// partner signature, and an account without API access alike.
-const accessDenied = "API access denied."
+// accessDenied holds KlickTipp's answer to an expired or invalid session, a
+// bad partner signature, and an account without API access alike, in the
+// two languages it is known to answer in: English (the OpenAPI spec) and
+// German (the recorded answers in d3datadevelopment/klicktipp-php-client).
+var accessDenied = map[string]bool{
+	"api access denied.":      true,
+	"api access denied":       true,
+	"api zugriff verweigert":  true,
+	"api zugriff verweigert.": true,
+}
+
+// isAccessDenied reports whether msg is KlickTipp's "access denied" answer.
+func isAccessDenied(msg string) bool {
+	return accessDenied[strings.ToLower(strings.TrimSpace(msg))]
+}
+
+// notLoggedIn holds KlickTipp's answer to a logout of a session that is
+// already closed (406; recorded in d3datadevelopment/klicktipp-php-client's
+// tests in German; the English text is a guess from the API's other texts).
+var notLoggedIn = map[string]bool{
+	"benutzer nicht eingeloggt.": true,
+	"benutzer nicht eingeloggt":  true,
+	"user not logged in.":        true,
+	"user not logged in":         true,
+}
 
 // maxMessage bounds the length of APIError.Message.
 const maxMessage = 300
@@ -50,16 +72,26 @@ var codeText = map[int]string{
 // where statuses and error bodies are interpreted:
 //
 //   - 406 {"error": N[, "code": M]} → ErrValidation, Code N, a readable
-//     message (N = 100, invalid API key, → ErrUnauthorized); 406 with an
+//     message (N = 100, invalid API key, → ErrUnauthorized); validation
+//     details the body carries (field, name, field_value, reason, as the
+//     official n8n node reads them) are added to the message; 406 with an
 //     array of strings → ErrValidation with the strings as message;
-//   - 401 → ErrUnauthorized; 403 ["API access denied."] → ErrUnauthorized
-//     (KlickTipp says this for expired sessions and bad partner keys); any
-//     other 403 → ErrForbidden;
+//   - 401 → ErrUnauthorized, unless the body is {"error": N} with N other
+//     than 100 (KlickTipp's recorded answer to a subscribe without email is
+//     401 {"error": 32}): then ErrValidation;
+//   - 403 "API access denied." or "API Zugriff verweigert" (or no message)
+//     → ErrUnauthorized (KlickTipp says this for expired sessions and bad
+//     partner keys); any other 403 → ErrForbidden;
 //   - 404 → ErrNotFound; 429 → ErrRateLimited; 408 and 5xx → ErrTransient;
 //     other 4xx → ErrValidation.
 //
+// A Session logs in again once on any 401 or 403 whatever its class (see
+// Session.call); the class is what the caller sees after that.
+//
+// scrub, when not nil, redacts secrets from the message before it is
+// clipped to maxMessage bytes (so no head of a secret survives a cut).
 // Wait is set from Retry-After or X-RateLimit-Reset whatever the status.
-func errorFrom(op string, status int, h http.Header, body []byte) *APIError {
+func errorFrom(op string, status int, h http.Header, body []byte, scrub func(string) string) *APIError {
 	e := &APIError{API: "klicktipp", Op: op, Status: status}
 	e.Wait = apis.WaitHint(status, h, time.Now())
 	msgs, code, sub, isCode := parseErrorBody(body)
@@ -73,19 +105,28 @@ func errorFrom(op string, status int, h http.Header, body []byte) *APIError {
 		if sub != "" {
 			text += " (code " + sub + ")"
 		}
+		if d := details(body); d != "" {
+			text += ": " + d
+		}
 		e.Message = text
 	case len(msgs) > 0:
 		e.Message = strings.Join(msgs, "; ")
 	default:
 		e.Message = http.StatusText(status)
 	}
+	if scrub != nil {
+		e.Message = scrub(e.Message)
+	}
 	e.Message = apis.Clip(e.Message, maxMessage)
 	switch {
 	case status == http.StatusUnauthorized:
 		e.Class = apis.ErrUnauthorized
+		if isCode && code != 100 {
+			e.Class = apis.ErrValidation
+		}
 	case status == http.StatusForbidden:
 		e.Class = apis.ErrForbidden
-		if len(msgs) == 0 || msgs[0] == accessDenied {
+		if len(msgs) == 0 || isAccessDenied(msgs[0]) {
 			e.Class = apis.ErrUnauthorized
 		}
 	case status == http.StatusNotAcceptable:
@@ -103,6 +144,39 @@ func errorFrom(op string, status int, h http.Header, body []byte) *APIError {
 		}
 	}
 	return e
+}
+
+// details renders the validation details a 406 body may carry beside its
+// error code — {"error": 8, "field": "Lead Value", "name": "fieldLeadValue",
+// "field_value": "abc", "reason": "must be a numeric value"} — the way the
+// official n8n node shows them: `fieldLeadValue "Lead Value" must be a
+// numeric value (value "abc")`. "" when there are none.
+func details(body []byte) string {
+	var d struct {
+		Field      json.RawMessage `json:"field"`
+		Name       json.RawMessage `json:"name"`
+		FieldValue json.RawMessage `json:"field_value"`
+		Reason     json.RawMessage `json:"reason"`
+	}
+	if json.Unmarshal(body, &d) != nil {
+		return ""
+	}
+	field, name := strings.TrimSpace(apis.Scalar(d.Field)), strings.TrimSpace(apis.Scalar(d.Name))
+	value, reason := strings.TrimSpace(apis.Scalar(d.FieldValue)), strings.TrimSpace(apis.Scalar(d.Reason))
+	var parts []string
+	if name != "" {
+		parts = append(parts, name)
+	}
+	if field != "" && field != name {
+		parts = append(parts, strconv.Quote(field))
+	}
+	if reason != "" {
+		parts = append(parts, reason)
+	}
+	if value != "" {
+		parts = append(parts, "(value "+strconv.Quote(apis.Clip(value, 60))+")")
+	}
+	return strings.Join(parts, " ")
 }
 
 // parseErrorBody reads the two error shapes: an array of strings, or an

@@ -35,6 +35,9 @@ func TestErrorFrom(t *testing.T) {
 		{"406 error message", 406, nil, `{"error":"Something odd."}`, apis.ErrValidation, "", "Something odd.", 0},
 		{"wrong login", 401, nil, `["Wrong username or password."]`, apis.ErrUnauthorized, "", "Wrong username or password.", 0},
 		{"access denied", 403, nil, `["API access denied."]`, apis.ErrUnauthorized, "", "API access denied.", 0},
+		{"access denied, German (php-client recording)", 403, nil, `["API Zugriff verweigert"]`, apis.ErrUnauthorized, "", "API Zugriff verweigert", 0},
+		{"401 with an error code (php-client recording)", 401, nil, `{"error": 32}`, apis.ErrValidation, "32", "email address or SMS number required", 0},
+		{"field validation with details (n8n node)", 406, nil, `{"error":8,"field":"Lead Value","name":"fieldLeadValue","field_value":"abc","reason":"must be a numeric value"}`, apis.ErrValidation, "8", `field validation failed: fieldLeadValue "Lead Value" must be a numeric value (value "abc")`, 0},
 		{"403 empty", 403, nil, ``, apis.ErrUnauthorized, "", "Forbidden", 0},
 		{"403 other", 403, nil, `["Your tier does not include the API."]`, apis.ErrForbidden, "", "Your tier does not include the API.", 0},
 		{"not found", 404, nil, `["There is no such entity."]`, apis.ErrNotFound, "", "There is no such entity.", 0},
@@ -51,7 +54,7 @@ func TestErrorFrom(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := errorFrom("POST /subscriber", tt.status, tt.header, []byte(tt.body))
+			e := errorFrom("POST /subscriber", tt.status, tt.header, []byte(tt.body), nil)
 			for _, c := range classes {
 				if got, want := errors.Is(e, c), c == tt.class; got != want {
 					t.Errorf("errors.Is(%v) = %v, want %v", c, got, want)
@@ -72,7 +75,7 @@ func TestErrorFrom(t *testing.T) {
 
 func TestErrorMessageFormat(t *testing.T) {
 	t.Parallel()
-	e := errorFrom("POST /subscriber", 406, nil, []byte(`{"error":5}`))
+	e := errorFrom("POST /subscriber", 406, nil, []byte(`{"error":5}`), nil)
 	if got, want := e.Error(), "klicktipp: POST /subscriber: 406 error 5: invalid email"; got != want {
 		t.Fatalf("Error() = %q, want %q", got, want)
 	}
@@ -81,7 +84,7 @@ func TestErrorMessageFormat(t *testing.T) {
 func TestErrorMessageClipped(t *testing.T) {
 	t.Parallel()
 	long := `["` + strings.Repeat("ä", 400) + `\n x"]`
-	e := errorFrom("GET /tag", 400, nil, []byte(long))
+	e := errorFrom("GET /tag", 400, nil, []byte(long), nil)
 	if len(e.Message) > maxMessage+len("…") || strings.ContainsAny(e.Message, "\n\r") {
 		t.Fatalf("message not clipped to one line: %d bytes", len(e.Message))
 	}

@@ -16,11 +16,12 @@ import (
 // Session is what every API call goes through. In session mode it holds the
 // KlickTipp session of one Login; in partner mode it only signs requests.
 //
-// A Session is safe for concurrent use. When a request is denied because the
-// session expired (401, or 403 "API access denied."), the session logs in
-// again once for that occurrence (concurrent callers that saw the same expiry
-// share one relogin) and the request is retried once; a second denial fails
-// with apis.ErrUnauthorized.
+// A Session is safe for concurrent use. When a request is answered 401 or
+// 403 (an expired session, whatever language the message is in), the
+// session logs in again once for that occurrence (concurrent callers that
+// saw the same expiry share one relogin) and the request is retried once; a
+// second refusal is final (apis.ErrUnauthorized for "access denied",
+// apis.ErrForbidden for another 403).
 type Session struct {
 	c *Client
 
@@ -111,7 +112,8 @@ func (s *Session) Relogins() int { return int(s.relogins.Load()) }
 // limiter (a block must not leave sessions open); when it fails in transit
 // (a reset, a timeout, a 5xx) it is tried again up to 8 times, and when the
 // API answers 429 it is tried again after the wait the API asked for, for as
-// long as ctx allows. An already expired session counts as logged out.
+// long as ctx allows. An already expired or closed session counts as logged
+// out (401, 403, or 406 ["Benutzer nicht eingeloggt."]).
 // SessionClosed is reported only once the session is known closed. The
 // Session is marked closed even when the call fails (the error is returned).
 // If ctx is done before the call starts, Logout returns ctx's error and the
@@ -138,7 +140,7 @@ func (s *Session) Logout(ctx context.Context) error {
 	transient := 0
 	for {
 		_, _, err := s.c.send(ctx, http.MethodPost, "/account/logout", nil, a)
-		if err == nil || errors.Is(err, apis.ErrUnauthorized) {
+		if err == nil || errors.Is(err, apis.ErrUnauthorized) || alreadyLoggedOut(err) {
 			// Closed now, or it had already expired (or an earlier try
 			// closed it and its answer was lost).
 			s.c.event(SessionClosed)
@@ -166,6 +168,13 @@ func (s *Session) Logout(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// alreadyLoggedOut reports whether err is KlickTipp's answer to a logout of a
+// session that is no longer open: 406 ["Benutzer nicht eingeloggt."].
+func alreadyLoggedOut(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Status == http.StatusNotAcceptable && e.Code == "" && notLoggedIn[strings.ToLower(strings.TrimSpace(e.Message))]
 }
 
 // A logout that fails in transit is retried up to logoutRetries times,
@@ -231,16 +240,25 @@ func (s *Session) relogin(ctx context.Context, gen uint64) error {
 	return nil
 }
 
+// denied reports whether err is a 401 or 403 answer, whatever its text:
+// KlickTipp's official Go client (klicktipp-mcp-binary) logs in again on
+// any of them, the Node-RED node logs in afresh for every operation, and
+// the API words its denial in English or German.
+func denied(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+}
+
 // call sends one request with the session's credentials and, in session
-// mode, logs in again once and retries when the session was denied. It
-// returns the 2xx status and body.
+// mode, logs in again once and retries on any 401 or 403; only a second
+// refusal is final. It returns the 2xx status and body.
 func (s *Session) call(ctx context.Context, method, path string, in any) (int, []byte, error) {
 	a, gen, err := s.current()
 	if err != nil {
 		return 0, nil, err
 	}
 	resp, body, err := s.c.send(ctx, method, path, in, a)
-	if err != nil && s.c.mode == ModeSession && errors.Is(err, apis.ErrUnauthorized) {
+	if s.c.mode == ModeSession && denied(err) {
 		if rerr := s.relogin(ctx, gen); rerr != nil {
 			return 0, nil, rerr
 		}

@@ -3,7 +3,9 @@ package klicktipp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -105,13 +107,22 @@ func TestWrongCredentials(t *testing.T) {
 }
 
 func TestSessionExpiryReloginsOnce(t *testing.T) {
-	for _, status := range []int{http.StatusForbidden, http.StatusUnauthorized} {
-		t.Run(http.StatusText(status), func(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		lang   klicktipptest.Language
+	}{{http.StatusForbidden, klicktipptest.English}, {http.StatusUnauthorized, klicktipptest.English},
+		{http.StatusForbidden, klicktipptest.German}, {http.StatusUnauthorized, klicktipptest.German}} {
+		status := tc.status
+		name := http.StatusText(status)
+		if tc.lang == klicktipptest.German {
+			name += " German" // 403 ["API Zugriff verweigert"], as recorded in klicktipp-php-client
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			var events []klicktipp.SessionEvent
 			var mu sync.Mutex
 			b := setup(t, setupOpts{
-				fake: []klicktipptest.Option{klicktipptest.WithDeniedStatus(status)},
+				fake: []klicktipptest.Option{klicktipptest.WithDeniedStatus(status), klicktipptest.WithLanguage(tc.lang)},
 				cfg: func(c *klicktipp.Config) {
 					c.OnSession = func(e klicktipp.SessionEvent) { mu.Lock(); events = append(events, e); mu.Unlock() }
 				},
@@ -316,5 +327,77 @@ func TestLogoutHonoursContext(t *testing.T) {
 	}
 	if b.srv.Logouts() != 1 {
 		t.Fatalf("logouts %d", b.srv.Logouts())
+	}
+}
+
+// TestAnyDenialRelogins: in session mode a 403 whose text is neither known
+// denial (KlickTipp's official clients log in again on any 401/403) still
+// gets one relogin and one retry; only the second refusal is final.
+func TestAnyDenialRelogins(t *testing.T) {
+	t.Parallel()
+	var tagCalls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/account/login":
+			_, _ = w.Write([]byte(`{"sessid":"sid-0123456789","session_name":"SSESSx"}`))
+		case "/tag":
+			if tagCalls.Add(1) == 1 {
+				w.WriteHeader(http.StatusForbidden)
+				_, _ = w.Write([]byte(`["Sitzung abgelaufen."]`))
+				return
+			}
+			_, _ = w.Write([]byte(`{"17":"customer"}`))
+		default:
+			_, _ = w.Write([]byte(`[true]`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := klicktipp.New(klicktipp.Config{BaseURL: srv.URL, Username: "u", Password: "p", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.Login(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := s.Tags(t.Context())
+	if err != nil || tags[17] != "customer" || s.Relogins() != 1 {
+		t.Fatalf("Tags = %v, %v after %d relogins; want the tags after 1 relogin", tags, err, s.Relogins())
+	}
+}
+
+// TestLogoutAlreadyLoggedOut: KlickTipp answers a logout of a closed session
+// with 406 ["Benutzer nicht eingeloggt."] (klicktipp-php-client's recorded
+// answer); that is a closed session, not an error, and is counted closed.
+func TestLogoutAlreadyLoggedOut(t *testing.T) {
+	for _, lang := range []klicktipptest.Language{klicktipptest.German, klicktipptest.English} {
+		t.Run(fmt.Sprint(lang), func(t *testing.T) {
+			t.Parallel()
+			var closed atomic.Int32
+			b := setup(t, setupOpts{fake: []klicktipptest.Option{klicktipptest.WithLanguage(lang)},
+				cfg: func(c *klicktipp.Config) {
+					c.OnSession = func(e klicktipp.SessionEvent) {
+						if e == klicktipp.SessionClosed {
+							closed.Add(1)
+						}
+					}
+				}})
+			s, err := b.client.Login(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.srv.ExpireSessions()
+			if err := s.Logout(t.Context()); err != nil {
+				t.Fatalf("Logout of an expired session: %v", err)
+			}
+			reqs := b.srv.Requests()
+			if last := reqs[len(reqs)-1]; last.Path != "/account/logout" || last.Status != http.StatusNotAcceptable {
+				t.Fatalf("last request %s %d, want the logout answered 406", last.Path, last.Status)
+			}
+			if closed.Load() != 1 {
+				t.Fatalf("SessionClosed reported %d times, want 1", closed.Load())
+			}
+		})
 	}
 }

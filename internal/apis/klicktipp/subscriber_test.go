@@ -2,6 +2,7 @@ package klicktipp_test
 
 import (
 	"errors"
+	"net/http"
 	"reflect"
 	"testing"
 
@@ -66,7 +67,8 @@ func TestSubscribeValidation(t *testing.T) {
 		{"display name", klicktipp.SubscribeRequest{Email: "Ann <ann@example.com>"}, "5", ""},
 		{"unknown list", klicktipp.SubscribeRequest{Email: "a@example.com", ListID: 999}, "402", "klicktipp: POST /subscriber: 406 error 402: list not found"},
 		{"unknown tag", klicktipp.SubscribeRequest{Email: "a@example.com", TagID: 999}, "403", "klicktipp: POST /subscriber: 406 error 403: tag not found"},
-		{"unknown field", klicktipp.SubscribeRequest{Email: "a@example.com", Fields: map[string]string{"fieldNope": "x"}}, "8", "klicktipp: POST /subscriber: 406 error 8: field validation failed"},
+		{"unknown field", klicktipp.SubscribeRequest{Email: "a@example.com", Fields: map[string]string{"fieldNope": "x"}}, "8", "klicktipp: POST /subscriber: 406 error 8: field validation failed: fieldNope is not a field of this account (value \"x\")"},
+		{"bad number shows the field (n8n's details)", klicktipp.SubscribeRequest{Email: "a@example.com", Fields: map[string]string{"fieldLeadValue": "lots"}}, "8", `klicktipp: POST /subscriber: 406 error 8: field validation failed: fieldLeadValue "Lead value" must be a numeric value (value "lots")`},
 		{"bad date", klicktipp.SubscribeRequest{Email: "a@example.com", Fields: map[string]string{"fieldBirthday": "01.02.1990"}}, "8", ""},
 		{"bad url", klicktipp.SubscribeRequest{Email: "a@example.com", Fields: map[string]string{"fieldWebsite": "example.com"}}, "8", ""},
 	}
@@ -153,8 +155,14 @@ func TestTagsAndCreateTag(t *testing.T) {
 		if err != nil || id <= 0 {
 			t.Fatalf("CreateTag = %d, %v", id, err)
 		}
-		if again, err := s.CreateTag(ctx, "webinar 2026"); err != nil || again != id {
+		// The fake refuses a name that exists (406 "Tag could not be
+		// created."): the client lists the tags again and uses that one.
+		before := b.srv.Count(http.MethodGet, "/tag")
+		if again, err := s.CreateTag(ctx, "Webinar 2026"); err != nil || again != id {
 			t.Fatalf("CreateTag existing = %d, %v; want %d", again, err, id)
+		}
+		if b.srv.Count(http.MethodGet, "/tag") != before+1 || len(b.srv.Tags()) != 4 {
+			t.Fatalf("the refused create was not followed by one GET /tag, or made a second tag: %v", b.srv.Tags())
 		}
 		if tags, _ := s.Tags(ctx); tags[id] != "webinar 2026" {
 			t.Fatalf("created tag missing: %v", tags)
@@ -181,4 +189,20 @@ func TestFieldsAndLists(t *testing.T) {
 			t.Fatal("default double opt-in missing")
 		}
 	})
+}
+
+// TestCreateTagExistingReturnsIt: when KlickTipp answers a create of an
+// existing name with that tag's id (the other possible behaviour), the
+// client uses it without listing again.
+func TestCreateTagExistingReturnsIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{fake: []klicktipptest.Option{klicktipptest.WithDuplicateTagsReturnExisting()}})
+	s := b.login(t)
+	id, err := s.CreateTag(t.Context(), "VIP")
+	if err != nil || id != klicktipptest.TagVIP {
+		t.Fatalf("CreateTag(VIP) = %d, %v; want %d", id, err, klicktipptest.TagVIP)
+	}
+	if n := b.srv.Count(http.MethodGet, "/tag"); n != 0 {
+		t.Fatalf("%d GET /tag after a create that answered an id", n)
+	}
 }

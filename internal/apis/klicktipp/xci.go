@@ -13,11 +13,12 @@ import (
 //
 //	base64( HMAC-SHA256(key = hex-decode(developerKey), msg = customerKey) || customerKey )
 //
-// Both keys are trimmed of surrounding space and the developer key is
-// lower-cased before decoding. It fails when either key is empty or the
+// Both keys are trimmed of surrounding space; the developer key has every
+// inner space removed too (as KlickTipp's official Go client does: keys are
+// often pasted in groups) and is lower-cased before decoding. It fails when either key is empty or the
 // developer key is not hex; the error never contains a key.
 func XCI(developerKey, customerKey string) (string, error) {
-	dk := strings.ToLower(strings.TrimSpace(developerKey))
+	dk := strings.ToLower(strings.ReplaceAll(strings.TrimSpace(developerKey), " ", ""))
 	ck := strings.TrimSpace(customerKey)
 	if dk == "" {
 		return "", errors.New("klicktipp: DeveloperKey is empty")

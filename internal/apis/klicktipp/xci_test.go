@@ -8,6 +8,7 @@ func TestXCI(t *testing.T) {
 	for _, keys := range [][2]string{
 		{"0123456789abcdef", "customer-key"},
 		{" 0123456789ABCDEF\n", "  customer-key "}, // trimmed, lower-cased
+		{"0123 4567 89ab cdef", "customer-key"},    // inner spaces removed, as the official Go client does
 	} {
 		got, err := XCI(keys[0], keys[1])
 		if err != nil || got != want {

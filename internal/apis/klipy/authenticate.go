@@ -4,9 +4,10 @@ import "context"
 
 const opAuthenticate = "GET /authenticate"
 
-// Authenticate checks the API key and returns the name of its team.
-// Errors: apis.ErrUnauthorized (401: missing or unknown key),
-// apis.ErrForbidden (403), apis.ErrRateLimited (429, Wait set),
+// Authenticate checks the API key and returns the name of its organisation
+// (team), "" when the answer names none (that is not a failure of the
+// check). Errors: apis.ErrUnauthorized (401: missing, expired or revoked key),
+// apis.ErrForbidden (403: a scope is missing), apis.ErrRateLimited (429, Wait set),
 // apis.ErrTransient (network, 5xx, undecodable body), or ctx's error.
 func (c *Client) Authenticate(ctx context.Context) (teamName string, err error) {
 	r, err := c.call(ctx, "GET", "/authenticate", nil)

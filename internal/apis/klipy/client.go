@@ -16,7 +16,9 @@ import (
 // requests go to DefaultBaseURL + "/people".
 const DefaultBaseURL = "https://api.klipy.ai/api/v1"
 
-// APIKeyHeader is the header that carries the API key.
+// APIKeyHeader is the header that carries the API key (the docs spell it
+// X-Klipy-Api-Key; header names are case-insensitive). The docs also accept
+// Authorization: Bearer <key>.
 const APIKeyHeader = "X-KLIPY-API-KEY"
 
 const apiName = "klipy"
@@ -27,7 +29,9 @@ type Config struct {
 	// It must be https://, except for loopback hosts or when
 	// AllowInsecureHTTP is set. A trailing slash is ignored.
 	BaseURL string
-	// APIKey is the team's API key, sent as X-KLIPY-API-KEY. Required.
+	// APIKey is the team's API key (klipy_api_…, older keys klipy_pk_…),
+	// sent as X-KLIPY-API-KEY. Required; it needs the scope people:write
+	// for UpsertPerson.
 	APIKey string
 	// HTTPClient sends the requests; default apis.NewHTTPClient(0). Its
 	// Timeout bounds each request. Share one between the clients of a process.

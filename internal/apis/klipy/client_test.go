@@ -3,6 +3,7 @@ package klipy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -224,7 +225,7 @@ func TestErrorClasses(t *testing.T) {
 		{"invalid email", klipytest.DefaultAPIKey, "", klipy.Person{"email": "bad@"}, apis.ErrValidation, klipy.CodeInvalidEmail, 422},
 		{"invalid field", klipytest.DefaultAPIKey, "", klipy.Person{"email": "a@example.com", "firstName": 5}, apis.ErrValidation, "invalid_field", 422},
 		{"unknown key", "no-such-key-123456", "", klipy.Person{"email": "a@example.com"}, apis.ErrUnauthorized, "unauthorized", 401},
-		{"read-only key", readOnly, "", klipy.Person{"email": "a@example.com"}, apis.ErrForbidden, "forbidden", 403},
+		{"read-only key", readOnly, "", klipy.Person{"email": "a@example.com"}, apis.ErrForbidden, klipytest.CodeInsufficientScope, 403},
 		{"wrong base path", klipytest.DefaultAPIKey, "/api/v2", klipy.Person{"email": "a@example.com"}, apis.ErrNotFound, "not_found", 404},
 	}
 	b := setup(t, klipytest.WithAPIKey(klipytest.APIKey{Key: readOnly, ReadOnly: true}))
@@ -482,5 +483,29 @@ func TestNoSecretsInErrors(t *testing.T) {
 		if s := err.Error(); strings.Contains(s, canary) || strings.Contains(s, "SECRET") {
 			t.Errorf("error %d leaks the key: %q", i, s)
 		}
+	}
+}
+
+// TestAuthenticateBothGuides: the old guide's {"team_name"} and the current
+// envelope with the organisation's name in data both give the name.
+func TestAuthenticateBothGuides(t *testing.T) {
+	t.Parallel()
+	for name, opts := range map[string][]klipytest.Option{"current": nil, "legacy": {klipytest.WithLegacyAuthenticate()}} {
+		b := setup(t, opts...)
+		team, err := b.client.Authenticate(t.Context())
+		if err != nil || team != klipytest.DefaultTeam {
+			t.Errorf("%s: Authenticate = %q, %v; want %q", name, team, err, klipytest.DefaultTeam)
+		}
+	}
+}
+
+// TestMissingScopeDetails: a key without people:write gets 403 with the
+// structured error; its details reach the error.
+func TestMissingScopeDetails(t *testing.T) {
+	t.Parallel()
+	b := setup(t, klipytest.WithAPIKey(klipytest.APIKey{Key: "klipy_api_readonly0123456789", ReadOnly: true}))
+	_, err := b.withKey(t, "klipy_api_readonly0123456789").UpsertPerson(t.Context(), klipy.Person{"email": "a@example.com"})
+	if !errors.Is(err, apis.ErrForbidden) || !strings.Contains(err.Error(), "required_scope: people:write") {
+		t.Fatalf("UpsertPerson with a read-only key = %v, want 403 naming people:write", err)
 	}
 }

@@ -52,17 +52,39 @@ func undecodable(op string, status int, reqID string, err error) error {
 	return e
 }
 
-// decodeTeam reads the team name from GET /authenticate's answer.
+// decodeTeam reads the organisation's (team's) name from GET
+// /authenticate's answer, in any shape the guides show: the old guide's bare
+// {"team_name"}, or the name inside "data" (the current docs say it returns
+// "your organization name" but not under which key; organization_name,
+// organizationName, organization (a string or an object with "name"), name
+// and team_name are all read). A 2xx answer without a name is not a failed
+// check: the name is "" and the error nil.
 func decodeTeam(op string, status int, body []byte, secret string) (string, error) {
 	s, err := decodeSuccess(op, status, body, secret)
 	if err != nil {
 		return "", err
 	}
-	team := apis.Scalar(s.data["team_name"])
-	if team == "" {
-		return "", undecodable(op, status, s.reqID, errors.New("no team_name"))
+	for _, k := range []string{"organization_name", "organizationName", "organisation_name", "team_name", "teamName", "name"} {
+		if v := apis.Scalar(s.data[k]); v != "" {
+			return clean(v, 128, secret), nil
+		}
 	}
-	return team, nil
+	for _, k := range []string{"organization", "organisation", "team"} {
+		raw, ok := s.data[k]
+		if !ok {
+			continue
+		}
+		if v := apis.Scalar(raw); v != "" {
+			return clean(v, 128, secret), nil
+		}
+		var o map[string]json.RawMessage
+		if json.Unmarshal(raw, &o) == nil {
+			if v := apis.Scalar(o["name"]); v != "" {
+				return clean(v, 128, secret), nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // decodePerson reads PUT /people's answer: the person's id, whether it was

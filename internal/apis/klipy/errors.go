@@ -1,9 +1,11 @@
 package klipy
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -31,7 +33,8 @@ const maxMessage = 200
 // class follows from the status (apis.ClassOf: 400 and 422 validation, 401
 // unauthorized, 403 forbidden, 404 not found, 429 rate limited, 5xx
 // transient; 1xx and 3xx transient), with Klipy's error code and message, its
-// request_id, and for 429 and 503 the wait the headers ask for. secret (the
+// request_id, the optional "details" added to the message, and for 429 and
+// 503 the wait the headers ask for. secret (the
 // API key) is redacted from everything taken from the body. It is the one
 // place where error statuses and error bodies are interpreted.
 func errorFor(op string, status int, h http.Header, body []byte, now time.Time, secret string) error {
@@ -40,8 +43,8 @@ func errorFor(op string, status int, h http.Header, body []byte, now time.Time, 
 	}
 	e := &APIError{API: apiName, Op: op, Status: status}
 	if apis.ClassOf(status) == nil {
-		// Redirects are followed by the http.Client; one reaching here is
-		// not an answer the API gives.
+		// 1xx (apis.Transport answers a 3xx itself, never following
+		// it): not an answer the API gives.
 		e.Class = apis.ErrTransient
 	}
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
@@ -51,8 +54,73 @@ func errorFor(op string, status int, h http.Header, body []byte, now time.Time, 
 	if reqID == "" {
 		reqID = h.Get("X-Request-Id")
 	}
+	if d := errorDetails(body); d != "" {
+		if msg != "" {
+			msg += ": "
+		}
+		msg += d
+	}
 	setDetails(e, code, msg, reqID, secret)
 	return e
+}
+
+// errorDetails renders the optional "details" of an error (the docs say
+// errors carry code, message and optional details, not their shape): a
+// string as is, an object as "key: value" pairs sorted by key (values that
+// are not scalars as compact JSON), an array as its elements joined by "; ".
+// Secrets are redacted by the caller.
+func errorDetails(body []byte) string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return ""
+	}
+	raw, ok := top["details"]
+	if !ok {
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(top["error"], &inner) == nil {
+			raw, ok = inner["details"]
+		}
+	}
+	if !ok {
+		return ""
+	}
+	return renderDetail(raw, 0)
+}
+
+func renderDetail(raw json.RawMessage, depth int) string {
+	if s := apis.Scalar(raw); s != "" {
+		return s
+	}
+	var obj map[string]json.RawMessage
+	if depth < 2 && json.Unmarshal(raw, &obj) == nil {
+		keys := make([]string, 0, len(obj))
+		for k := range obj {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			if v := renderDetail(obj[k], depth+1); v != "" {
+				parts = append(parts, k+": "+v)
+			}
+		}
+		return strings.Join(parts, ", ")
+	}
+	var list []json.RawMessage
+	if depth < 2 && json.Unmarshal(raw, &list) == nil {
+		parts := make([]string, 0, len(list))
+		for _, v := range list {
+			if s := renderDetail(v, depth+1); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, "; ")
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, raw) == nil && buf.String() != "null" {
+		return buf.String()
+	}
+	return ""
 }
 
 // setDetails cleans code, message and request id into e.

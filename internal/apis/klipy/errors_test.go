@@ -132,7 +132,36 @@ func TestDecode(t *testing.T) {
 	if err != nil || team != "Bare" {
 		t.Fatalf("decodeTeam bare = %q, %v", team, err)
 	}
-	if _, err := decodeTeam("GET /authenticate", 200, []byte(`{"object":"success","data":{"team":"x"}}`), "k"); !errors.Is(err, apis.ErrTransient) {
-		t.Fatalf("decodeTeam without team_name err = %v", err)
+	// The current docs return "your organization name" inside data; a
+	// missing name is not a failure of the check.
+	for body, want := range map[string]string{
+		`{"object":"success","data":{"organization_name":"Acme"},"meta":{"request_id":"r"}}`: "Acme",
+		`{"object":"success","data":{"organization":{"id":"org_1","name":"Acme"}}}`:          "Acme",
+		`{"object":"success","data":{"organization":"Acme"}}`:                                "Acme",
+		`{"object":"success","data":{"name":"Acme"}}`:                                        "Acme",
+		`{"object":"success","data":{"team_name":"Acme"}}`:                                   "Acme",
+		`{"object":"success","data":{}}`:                                                     "",
+		`{"object":"success","data":{"organization":{"id":"org_1"}}}`:                        "",
+	} {
+		if team, err := decodeTeam("GET /authenticate", 200, []byte(body), "k"); err != nil || team != want {
+			t.Errorf("decodeTeam(%s) = %q, %v; want %q", body, team, err, want)
+		}
+	}
+}
+
+// TestErrorDetails: errors carry code, message and optional details (the
+// current docs); the details reach the message, secrets redacted.
+func TestErrorDetails(t *testing.T) {
+	t.Parallel()
+	for body, want := range map[string]string{
+		`{"object":"error","error":{"code":"invalid_email","message":"email is invalid","details":{"field":"email"}}}`:    "422 error invalid_email: email is invalid: field: email",
+		`{"object":"error","error":{"code":"validation_error","message":"bad","details":[{"field":"phone"},"too long"]}}`: "422 error validation_error: bad: field: phone; too long",
+		`{"code":"insufficient_scope","message":"missing scope","details":"people:write"}`:                                "422 error insufficient_scope: missing scope: people:write",
+		`{"object":"error","error":{"code":"x","message":"m","details":{"echo":"klipy_api_secret"}}}`:                     "422 error x: m: echo: [redacted]",
+	} {
+		err := errorFor("PUT /people", 422, nil, []byte(body), time.Now(), "klipy_api_secret")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errorFor(%s) = %v, want it to contain %q", body, err, want)
+		}
 	}
 }

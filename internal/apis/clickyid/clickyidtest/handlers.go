@@ -2,6 +2,7 @@ package clickyidtest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -33,16 +34,16 @@ func (s *Server) authed(method string, h func(http.ResponseWriter, *http.Request
 		}
 		key, ok := bearer(r)
 		if !ok {
-			s.writeError(w, http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer ck_live_…")
+			s.writeError(w, http.StatusUnauthorized, "MISSING_API_KEY", "missing API key: send Authorization: Bearer ck_live_…")
 			return
 		}
 		scopes, known := s.scopes(key)
 		if !known {
-			s.writeError(w, http.StatusUnauthorized, "unauthorized", "invalid API key")
+			s.writeError(w, http.StatusUnauthorized, "INVALID_API_KEY", "invalid API key")
 			return
 		}
-		if !s.lim.Admit(key, w.Header()) {
-			s.writeError(w, http.StatusTooManyRequests, "rate_limit_exceeded", "too many requests, check your rate limits")
+		if !s.admit(key, classOf(r.URL.Path), w.Header()) {
+			s.writeError(w, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED", "too many requests, check your rate limits")
 			return
 		}
 		h(w, r, scopes)
@@ -60,7 +61,7 @@ func bearer(r *http.Request) (string, bool) {
 }
 
 func (s *Server) forbidden(w http.ResponseWriter, scope string) {
-	s.writeError(w, http.StatusForbidden, "insufficient_scope", "API key lacks scope "+scope)
+	s.writeError(w, http.StatusForbidden, "INSUFFICIENT_SCOPE", "API key lacks scope "+scope)
 }
 
 func (s *Server) handleTargetGroups(w http.ResponseWriter, r *http.Request, scopes map[string]bool) {
@@ -89,18 +90,23 @@ type bulkRequest struct {
 func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request, scopes map[string]bool) {
 	var req bulkRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		s.writeError(w, http.StatusBadRequest, "invalid_request", "request body is not valid JSON: "+err.Error())
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			s.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", te.Field+" has the wrong type")
+			return
+		}
+		s.writeError(w, http.StatusBadRequest, "MALFORMED_JSON", "request body is not valid JSON: "+err.Error())
 		return
 	}
 	switch {
 	case len(req.Emails) == 0:
-		s.writeError(w, http.StatusBadRequest, "invalid_request", "emails is required")
+		s.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "emails is required")
 		return
 	case len(req.Emails) > maxBulk:
-		s.writeError(w, http.StatusBadRequest, "too_many_emails", fmt.Sprintf("at most %d emails per request, got %d", maxBulk, len(req.Emails)))
+		s.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("at most %d emails per request, got %d", maxBulk, len(req.Emails)))
 		return
 	case len(req.TargetGroupIDs) == 0 && len(req.OfferIDs) == 0:
-		s.writeError(w, http.StatusBadRequest, "invalid_request", "targetGroupIds or offerIds is required")
+		s.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "targetGroupIds or offerIds is required")
 		return
 	}
 	mode := req.Mode
@@ -108,7 +114,7 @@ func (s *Server) handleBulk(w http.ResponseWriter, r *http.Request, scopes map[s
 		mode = "any"
 	}
 	if mode != "any" && mode != "all" {
-		s.writeError(w, http.StatusBadRequest, "invalid_mode", `mode must be "any" or "all"`)
+		s.writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", `mode must be "any" or "all"`)
 		return
 	}
 	if len(req.TargetGroupIDs) > 0 && !scopes[ScopeTargetGroups] {

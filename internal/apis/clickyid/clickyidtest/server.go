@@ -26,15 +26,20 @@ const (
 	OfferStudent    = "of_student_discount"
 )
 
-// DefaultRateLimit is the real default: 1,000 requests per hour per key, in
-// fixed windows, with X-RateLimit-* headers on every answer.
+// DefaultRateLimit is the real hourly default: 1,000 requests per hour per
+// key, in fixed windows, with X-RateLimit-* headers on every answer. It is
+// the only limit a NewServer enforces unless WithLimits or WithRealLimits
+// adds the per-minute endpoint-class limits.
 var DefaultRateLimit = apistest.RateLimit{Limit: 1000, Window: time.Hour, Headers: true}
 
 // Server is a running fake. URL is its base URL (http://127.0.0.1:port).
 type Server struct {
 	apistest.Server // URL, Handler, Close, Requests, Count, SetFaults, FaultsInjected
 
-	lim    apistest.Limiter
+	lim    apistest.Limiter // the hourly budget, per key
+	cls    classLimiter     // the per-minute limits, per key and endpoint class
+	hourly time.Duration    // the hourly budget's window, for X-RateLimit-Window
+	now    func() time.Time
 	reqSeq atomic.Uint64
 
 	mu        sync.Mutex
@@ -66,15 +71,16 @@ func WithOffer(o Offer) Option {
 	return func(s *Server) { s.putOffer(o) }
 }
 
-// WithRateLimit replaces DefaultRateLimit; the zero RateLimit disables it.
+// WithRateLimit replaces the hourly budget (DefaultRateLimit); the zero
+// RateLimit disables it. The endpoint-class limits are left as they are.
 func WithRateLimit(rl apistest.RateLimit) Option {
-	return func(s *Server) { s.lim.Set(rl) }
+	return func(s *Server) { s.SetRateLimit(rl) }
 }
 
-// WithClock sets the clock of the rate limit's windows (default time.Now),
-// so tests choose where a window ends.
+// WithClock sets the clock of the rate limits' windows and buckets (default
+// time.Now), so tests choose where a window ends.
 func WithClock(now func() time.Time) Option {
-	return func(s *Server) { s.lim.Now = now }
+	return func(s *Server) { s.lim.Now, s.now = now, now }
 }
 
 // NewServer starts a fake on 127.0.0.1:0 with the seeded state, then applies
@@ -84,12 +90,13 @@ func NewServer(opts ...Option) *Server {
 		keys:   map[string]map[string]bool{},
 		groups: map[string]TargetGroup{},
 		offers: map[string]Offer{},
+		now:    time.Now,
 	}
 	s.addKey(DefaultAPIKey, []string{ScopeTargetGroups, ScopeOffers})
 	s.putGroup(TargetGroup{ID: TargetGroupUni, Name: "University students", Domains: []string{"uni.example", "student.example"}})
 	s.putGroup(TargetGroup{ID: TargetGroupCorp, Name: "Corporate staff", Domains: []string{"corp.example"}})
 	s.putOffer(Offer{ID: OfferStudent, Name: "Student discount", TargetGroupIDs: []string{TargetGroupUni}})
-	s.lim.Set(DefaultRateLimit)
+	s.SetRateLimit(DefaultRateLimit)
 	for _, o := range opts {
 		o(s)
 	}
@@ -101,12 +108,23 @@ func NewServer(opts ...Option) *Server {
 	return s
 }
 
-// SetRateLimit replaces the rate limit and starts fresh windows; the zero
-// RateLimit disables it.
-func (s *Server) SetRateLimit(rl apistest.RateLimit) { s.lim.Set(rl) }
+// SetRateLimit replaces the hourly budget and starts fresh windows; the
+// zero RateLimit disables it.
+func (s *Server) SetRateLimit(rl apistest.RateLimit) {
+	s.mu.Lock()
+	s.hourly = rl.Window
+	s.mu.Unlock()
+	s.lim.Set(rl)
+}
 
-// RateLimited returns how many requests were answered 429.
-func (s *Server) RateLimited() int { return s.lim.Rejected() }
+func (s *Server) hourlyWindow() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hourly
+}
+
+// RateLimited returns how many requests were answered 429 (by either limit).
+func (s *Server) RateLimited() int { return s.lim.Rejected() + s.cls.rejections() }
 
 // Validated returns how many emails were validated by successful bulk calls.
 func (s *Server) Validated() int {

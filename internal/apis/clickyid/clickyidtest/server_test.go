@@ -71,17 +71,17 @@ func TestErrorAnswers(t *testing.T) {
 		status                        int
 		code                          string
 	}{
-		{"no key", "GET", "/target-groups", "", "", 401, "unauthorized"},
-		{"unknown key", "GET", "/target-groups", "ck_live_ffffffffffffffffffffffffffffffffffffffff", "", 401, "unauthorized"},
-		{"missing scope", "GET", "/offers", tgOnly, "", 403, "insufficient_scope"},
-		{"bulk offer without scope", "POST", "/validate/bulk", tgOnly, `{"emails":["a@uni.example"],"offerIds":["of_student_discount"]}`, 403, "insufficient_scope"},
-		{"too many emails", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":[` + strings.Join(many, ",") + `],"targetGroupIds":["tg_uni"]}`, 400, "too_many_emails"},
-		{"no emails", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":[],"targetGroupIds":["tg_uni"]}`, 400, "invalid_request"},
+		{"no key", "GET", "/target-groups", "", "", 401, "MISSING_API_KEY"},
+		{"unknown key", "GET", "/target-groups", "ck_live_ffffffffffffffffffffffffffffffffffffffff", "", 401, "INVALID_API_KEY"},
+		{"missing scope", "GET", "/offers", tgOnly, "", 403, "INSUFFICIENT_SCOPE"},
+		{"bulk offer without scope", "POST", "/validate/bulk", tgOnly, `{"emails":["a@uni.example"],"offerIds":["of_student_discount"]}`, 403, "INSUFFICIENT_SCOPE"},
+		{"too many emails", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":[` + strings.Join(many, ",") + `],"targetGroupIds":["tg_uni"]}`, 400, "VALIDATION_ERROR"},
+		{"no emails", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":[],"targetGroupIds":["tg_uni"]}`, 400, "VALIDATION_ERROR"},
 		{"unknown target group", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":["a@uni.example"],"targetGroupIds":["tg_x"]}`, 400, "invalid_target_group"},
 		{"unknown offer", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":["a@uni.example"],"offerIds":["of_x"]}`, 400, "invalid_offer"},
-		{"bad mode", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":["a@uni.example"],"targetGroupIds":["tg_uni"],"mode":"most"}`, 400, "invalid_mode"},
-		{"bad JSON", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":`, 400, "invalid_request"},
-		{"email not a string", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":[1],"targetGroupIds":["tg_uni"]}`, 400, "invalid_request"},
+		{"bad mode", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":["a@uni.example"],"targetGroupIds":["tg_uni"],"mode":"most"}`, 400, "VALIDATION_ERROR"},
+		{"bad JSON", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":`, 400, "MALFORMED_JSON"},
+		{"email not a string", "POST", "/validate/bulk", DefaultAPIKey, `{"emails":[1],"targetGroupIds":["tg_uni"]}`, 400, "VALIDATION_ERROR"},
 		{"wrong method", "GET", "/validate/bulk", DefaultAPIKey, "", 405, "method_not_allowed"},
 		{"unknown path", "GET", "/nope", DefaultAPIKey, "", 404, "not_found"},
 	}
@@ -142,7 +142,7 @@ func TestRateLimitEnforced(t *testing.T) {
 		}
 	}
 	a := do(t, s, "GET", "/offers", DefaultAPIKey, "")
-	if a.status != 429 || a.body["error"] != "rate_limit_exceeded" {
+	if a.status != 429 || a.body["error"] != "RATE_LIMIT_EXCEEDED" {
 		t.Fatalf("over the limit: %d %v", a.status, a.body)
 	}
 	if a.header.Get("X-RateLimit-Remaining") != "0" || a.header.Get("X-RateLimit-Reset") != "1700002800" {
@@ -179,8 +179,8 @@ func TestBulkAnswer(t *testing.T) {
 		t.Fatalf("results %v", a.body["results"])
 	}
 	want := []string{
-		`{"email":"z@corp.example","isValid":true,"matchedDomain":"corp.example","reason":"domain_matched","targetGroup":"tg_corp"}`,
-		`{"email":"a@cs.uni.example","isValid":true,"matchedDomain":"uni.example","reason":"domain_matched","targetGroup":"tg_uni"}`,
+		`{"email":"z@corp.example","isValid":true,"matchedDomain":"corp.example","reason":"domain_matched","targetGroup":{"id":"tg_corp","name":"Corporate staff"}}`,
+		`{"email":"a@cs.uni.example","isValid":true,"matchedDomain":"uni.example","reason":"domain_matched","targetGroup":{"id":"tg_uni","name":"University students"}}`,
 		`{"email":"bad","isValid":false,"matchedDomain":null,"reason":"invalid_format","targetGroup":null}`,
 	}
 	for i, r := range results {

@@ -16,10 +16,18 @@ type unit struct {
 type result struct {
 	Email             string          `json:"email"`
 	IsValid           bool            `json:"isValid"`
-	TargetGroup       *string         `json:"targetGroup"`
+	TargetGroup       *groupRef       `json:"targetGroup"`
 	MatchedDomain     *string         `json:"matchedDomain"`
 	Reason            string          `json:"reason"`
 	ValidationDetails json.RawMessage `json:"validationDetails"`
+}
+
+// groupRef is the matched target group in a result: an object, as the
+// validation reference documents ("Information about the target group used
+// for validation"); its members are a guess.
+type groupRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 type check struct {
@@ -28,6 +36,7 @@ type check struct {
 	Matched       bool   `json:"matched"`
 	MatchedGroup  string `json:"matchedTargetGroupId,omitempty"`
 	MatchedDomain string `json:"matchedDomain,omitempty"`
+	groupName     string
 }
 
 type details struct {
@@ -61,7 +70,7 @@ func validate(email, mode string, units []unit) result {
 		c := check{TargetGroupID: u.targetGroupID, OfferID: u.offerID}
 		for _, g := range u.groups {
 			if m, ok := matchDomain(domain, g.Domains); ok {
-				c.Matched, c.MatchedGroup, c.MatchedDomain = true, g.ID, m
+				c.Matched, c.MatchedGroup, c.MatchedDomain, c.groupName = true, g.ID, m, g.Name
 				break
 			}
 		}
@@ -80,8 +89,9 @@ func validate(email, mode string, units []unit) result {
 		res.IsValid = matched > 0
 	}
 	if res.IsValid {
-		tg, md := d.Checks[first].MatchedGroup, d.Checks[first].MatchedDomain
-		res.TargetGroup, res.MatchedDomain, res.Reason = &tg, &md, ReasonMatched
+		c := d.Checks[first]
+		md := c.MatchedDomain
+		res.TargetGroup, res.MatchedDomain, res.Reason = &groupRef{ID: c.MatchedGroup, Name: c.groupName}, &md, ReasonMatched
 	} else {
 		res.Reason = ReasonNotInGroup
 	}

@@ -90,7 +90,7 @@ func TestValidateModes(t *testing.T) {
 		r := validate(tt.email, tt.mode, units)
 		group := ""
 		if r.TargetGroup != nil {
-			group = *r.TargetGroup
+			group = r.TargetGroup.ID
 		}
 		if r.Email != tt.email || r.IsValid != tt.valid || group != tt.group || r.Reason != tt.reason {
 			t.Errorf("validate(%q, %s) = %+v (group %q)", tt.email, tt.mode, r, group)

@@ -69,7 +69,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, principal)) h
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, ok := s.authenticate(r)
 		if !ok {
-			writeJSON(w, s.deniedStatus, []string{"API access denied."})
+			writeJSON(w, s.deniedStatus, []string{s.text().denied})
 			return
 		}
 		h(w, r, p)

@@ -8,29 +8,98 @@ import (
 	"time"
 )
 
-// routes is the API without middleware.
+// route is one modelled endpoint: a method and a path whose {x} segments
+// match any one segment.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+}
+
+// routes is the list of endpoints the fake models, the documented routes
+// (klicktipp-management.openapi.json) the client may touch.
+func (s *Server) routeList() []route {
+	return []route{
+		{"POST", "/account/login", s.login},
+		{"POST", "/account/logout", s.logout},
+		{"POST", "/subscriber", s.authed(s.subscribe)},
+		{"GET", "/subscriber/{id}", s.authed(s.getSubscriber)},
+		{"PUT", "/subscriber/{id}", s.authed(s.updateSubscriber)},
+		{"POST", "/subscriber/tag", s.authed(s.tagSubscriber)},
+		{"POST", "/subscriber/untag", s.authed(s.untagSubscriber)},
+		{"POST", "/subscriber/unsubscribe", s.authed(s.unsubscribe)},
+		{"POST", "/subscriber/search", s.authed(s.search)},
+		{"GET", "/tag", s.authed(s.listTags)},
+		{"POST", "/tag", s.authed(s.createTag)},
+		{"GET", "/tag/{id}", s.authed(s.getTag)},
+		{"GET", "/field", s.authed(s.listFields)},
+		{"GET", "/list", s.authed(s.listLists)},
+	}
+}
+
+// routes is the API without middleware. A path that is modelled but asked
+// with another method gets 405 with Allow and the text KlickTipp's router
+// (Symfony) answers, as recorded in klicktipp-php-client's TagTest; a path
+// that is not modelled gets 404 with the same router's "No route found"
+// string (a guess by analogy), so a wrong path never looks like a missing
+// subscriber (404 ["There is no such entity."]).
 func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /account/login", s.login)
-	mux.HandleFunc("POST /account/logout", s.authed(s.logout))
-	mux.HandleFunc("POST /subscriber", s.authed(s.subscribe))
-	mux.HandleFunc("POST /subscriber/tag", s.authed(s.tagSubscriber))
-	mux.HandleFunc("POST /subscriber/search", s.authed(s.search))
-	mux.HandleFunc("GET /tag", s.authed(s.listTags))
-	mux.HandleFunc("POST /tag", s.authed(s.createTag))
-	mux.HandleFunc("GET /field", s.authed(s.listFields))
-	mux.HandleFunc("GET /list", s.authed(s.listLists))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, []string{msgNoSuchEntity})
+	list := s.routeList()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, rt := range list {
+			if !pathMatches(rt.path, r.URL.Path) {
+				continue
+			}
+			if rt.method == r.Method {
+				rt.h(w, r)
+				return
+			}
+			allow = append(allow, rt.method)
+		}
+		where := r.Method + " " + requestURL(r)
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, "No route found for \""+where+"\": Method Not Allowed (Allow: "+strings.Join(allow, ", ")+")")
+			return
+		}
+		writeJSON(w, http.StatusNotFound, "No route found for \""+where+"\"")
 	})
-	return mux
+}
+
+// pathMatches reports whether path fits pattern segment by segment, a
+// {x} segment matching any non-empty one.
+func pathMatches(pattern, path string) bool {
+	ps, qs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(qs) {
+		return false
+	}
+	for i := range ps {
+		if strings.HasPrefix(ps[i], "{") {
+			if qs[i] == "" {
+				return false
+			}
+			continue
+		}
+		if ps[i] != qs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func requestURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.Path
 }
 
 // login: POST /account/login {"username","password"}.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	in, err := readInput(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, []string{msgBadRequestContent})
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
 		return
 	}
 	user, ok := in.str("username")
@@ -44,10 +113,16 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	s.expireIdleLocked()
+	if _, live := s.sessions[sessionIDOf(r)]; live {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusNotAcceptable, []string{s.text().alreadyIn})
+		return
+	}
 	if !strings.EqualFold(strings.TrimSpace(user), s.username) || pass != s.password || s.password == "" {
 		s.failed++
 		s.mu.Unlock()
-		writeJSON(w, http.StatusUnauthorized, []string{msgWrongCredentials})
+		writeJSON(w, http.StatusUnauthorized, []string{s.text().wrongLogin})
 		return
 	}
 	id := newSessionID()
@@ -59,23 +134,39 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		"sessid":       id,
 		"session_name": SessionName,
 		"account": map[string]any{
-			"uid": 4711, "status": 1, "tier": 20, "usergroup": "42",
+			// The members of the spec's example and of klicktipp-php-client's
+			// recorded login (ids as strings, as recorded; tier a number).
+			"uid": "4711", "status": "1", "tier": 20, "usergroup": "42",
 			"username": s.username, "email": "sandbox@klicktipp.example",
 			"firstname": "Sandy", "lastname": "Box", "company": "crmsync sandbox",
-			"country": "DE", "city": "Berlin", "zip": "10115", "affid": "0",
+			"website": "https://sandbox.klicktipp.example", "street": "Sandweg 1",
+			"city": "Berlin", "state": "Berlin", "zip": "10115", "country": "DE",
+			"phone": "", "fax": "", "affid": "0",
 		},
 	})
 }
 
-// logout: POST /account/logout ends the session; partner requests have none.
-func (s *Server) logout(w http.ResponseWriter, _ *http.Request, p principal) {
-	if !p.partner {
-		s.mu.Lock()
-		if _, ok := s.sessions[p.session]; ok {
-			delete(s.sessions, p.session)
-			s.logouts++
-		}
-		s.mu.Unlock()
+// logout: POST /account/logout ends the session → [true]; without a live
+// session → 406 ["Benutzer nicht eingeloggt."] (recorded in
+// klicktipp-php-client's AccountTest). Partner requests have no session and
+// get [true].
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if p, ok := s.authenticate(r); ok && p.partner {
+		writeJSON(w, http.StatusOK, []bool{true})
+		return
+	}
+	id := sessionIDOf(r)
+	s.mu.Lock()
+	s.expireIdleLocked()
+	_, live := s.sessions[id]
+	if live {
+		delete(s.sessions, id)
+		s.logouts++
+	}
+	s.mu.Unlock()
+	if !live {
+		writeJSON(w, http.StatusNotAcceptable, []string{s.text().notLoggedIn})
+		return
 	}
 	writeJSON(w, http.StatusOK, []bool{true})
 }
@@ -114,7 +205,7 @@ func validValue(f field, v string) bool {
 func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, _ principal) {
 	in, err := readInput(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, []string{msgBadRequestContent})
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
 		return
 	}
 	email, _ := in.str("email")
@@ -160,7 +251,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request, _ principal) 
 	for k, v := range fields {
 		f, ok := s.fields[k]
 		if !ok || !validValue(f, v) {
-			refuse(w, codeFieldValidation)
+			s.refuseField(w, k, v)
 			return
 		}
 	}
@@ -231,7 +322,7 @@ func (s *Server) wireSubscriber(c *contact) map[string]any {
 func (s *Server) tagSubscriber(w http.ResponseWriter, r *http.Request, _ principal) {
 	in, err := readInput(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, []string{msgBadRequestContent})
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
 		return
 	}
 	email, _ := in.str("email")
@@ -270,7 +361,7 @@ func (s *Server) tagSubscriber(w http.ResponseWriter, r *http.Request, _ princip
 func (s *Server) search(w http.ResponseWriter, r *http.Request, _ principal) {
 	in, err := readInput(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, []string{msgBadRequestContent})
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
 		return
 	}
 	email, _ := in.str("email")
@@ -282,7 +373,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, _ principal) {
 	}
 	s.mu.Unlock()
 	if !ok {
-		writeJSON(w, http.StatusNotFound, []string{msgNoSuchEntity})
+		writeJSON(w, http.StatusNotFound, []string{s.text().noSuchEntity})
 		return
 	}
 	writeJSON(w, http.StatusOK, []int64{id})
@@ -308,24 +399,43 @@ func (s *Server) listTags(w http.ResponseWriter, _ *http.Request, _ principal) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// createTag: POST /tag {"name"} → [id]. A name that exists (case-insensitive)
-// returns the existing tag's id.
+// createTag: POST /tag {"name"} → [id]. An empty name gets 406 ["Tag
+// konnte nicht erstellt werden."] (klicktipp-php-client's TagTest); so does
+// a name that exists (case-insensitively), unless
+// WithDuplicateTagsReturnExisting, when its id is the answer.
 func (s *Server) createTag(w http.ResponseWriter, r *http.Request, _ principal) {
 	in, err := readInput(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, []string{msgBadRequestContent})
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
 		return
 	}
 	name, _ := in.str("name")
 	name = strings.TrimSpace(name)
-	if name == "" {
-		writeJSON(w, http.StatusNotAcceptable, []string{"The tag name is required."})
-		return
-	}
 	s.mu.Lock()
-	id := s.addTagLocked(name)
+	id, exists := s.tagByNameLocked(name)
+	switch {
+	case name == "" || (exists && !s.dupTagsExisting):
+		s.mu.Unlock()
+		writeJSON(w, http.StatusNotAcceptable, []string{s.text().tagNotCreated})
+		return
+	case !exists:
+		id = s.addTagLocked(name)
+	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, []int64{id})
+}
+
+// getTag: GET /tag/{id} → {"tagid","name","text"} (spec example), or 404.
+func (s *Server) getTag(w http.ResponseWriter, r *http.Request, _ principal) {
+	id, err := strconv.ParseInt(lastSegment(r), 10, 64)
+	s.mu.Lock()
+	name, ok := s.tags[id]
+	s.mu.Unlock()
+	if err != nil || !ok {
+		writeJSON(w, http.StatusNotFound, []string{s.text().noSuchTag})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"tagid": strconv.FormatInt(id, 10), "name": name, "text": ""})
 }
 
 // listFields: GET /field → {"fieldFirstName":"First name", ...}.
@@ -346,4 +456,165 @@ func (s *Server) listLists(w http.ResponseWriter, _ *http.Request, _ principal) 
 	body := idNames(s.lists, func(l list) string { return l.name })
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, body)
+}
+
+// lastSegment is the {id} of a route like /tag/{id}.
+func lastSegment(r *http.Request) string {
+	p := r.URL.Path
+	return p[strings.LastIndexByte(p, '/')+1:]
+}
+
+// contactByIDLocked finds a contact by id.
+func (s *Server) contactByIDLocked(raw string) (*contact, bool) {
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	for _, c := range s.contacts {
+		if c.ID == id {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// getSubscriber: GET /subscriber/{id} → the subscriber object, or 404 with
+// an empty body (as recorded in klicktipp-php-client's SubscriberTest).
+func (s *Server) getSubscriber(w http.ResponseWriter, r *http.Request, _ principal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contactByIDLocked(lastSegment(r))
+	if !ok {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.wireSubscriber(c))
+}
+
+// updateSubscriber: PUT /subscriber/{id} {"newemail"?, "fields"?} → [true];
+// an unknown id → 406 ["Der Kontakt existiert nicht."] (php-client
+// SubscriberTest), a bad new email → 406 {"error": 5}, a bad field → 406
+// {"error": 8, "field", "name", "field_value", "reason"} (the details the
+// n8n node reads), an email another contact has → 406 {"error": 30}.
+func (s *Server) updateSubscriber(w http.ResponseWriter, r *http.Request, _ principal) {
+	in, err := readInput(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
+		return
+	}
+	fields, ok := in.strMap("fields")
+	if !ok {
+		refuse(w, codeFieldValidation)
+		return
+	}
+	newEmail, _ := in.str("newemail")
+	newEmail = strings.TrimSpace(newEmail)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contactByIDLocked(lastSegment(r))
+	if !ok {
+		writeJSON(w, http.StatusNotAcceptable, []string{s.text().noSuchContact})
+		return
+	}
+	if newEmail != "" && !validEmail(newEmail) {
+		refuse(w, codeInvalidEmail)
+		return
+	}
+	if k := normEmail(newEmail); newEmail != "" && k != c.Email {
+		if _, taken := s.contacts[k]; taken {
+			refuse(w, codeEmailChange)
+			return
+		}
+	}
+	for k, v := range fields {
+		if f, ok := s.fields[k]; !ok || !validValue(f, v) {
+			s.refuseField(w, k, v)
+			return
+		}
+	}
+	for k, v := range fields {
+		c.Fields[k] = v
+	}
+	if k := normEmail(newEmail); newEmail != "" && k != c.Email {
+		delete(s.contacts, c.Email)
+		c.Email = k
+		s.contacts[k] = c
+	}
+	writeJSON(w, http.StatusOK, []bool{true})
+}
+
+// refuseField answers 406 {"error": 8} with the validation details.
+func (s *Server) refuseField(w http.ResponseWriter, key, value string) {
+	body := map[string]any{"error": codeFieldValidation, "name": key, "field_value": value}
+	if f, ok := s.fields[key]; ok {
+		body["field"] = f.label
+		body["reason"] = reasonFor(f.kind)
+	} else {
+		body["reason"] = "is not a field of this account" // guess
+	}
+	writeJSON(w, http.StatusNotAcceptable, body)
+}
+
+// reasonFor words why a value does not fit a field kind (guesses in the
+// style of the n8n node's example, "must be a numeric value").
+func reasonFor(k fieldKind) string {
+	switch k {
+	case kindNumber:
+		return "must be a numeric value"
+	case kindDate:
+		return "must be a date (Unix timestamp)"
+	case kindURL:
+		return "must be a URL"
+	}
+	return "must be a single line of text"
+}
+
+// untagSubscriber: POST /subscriber/untag {"email","tagid"} → [true]; an
+// unknown email → 406 {"error": 7} (php-client SubscriberTest), an unknown
+// tag → 406 {"error": 403}.
+func (s *Server) untagSubscriber(w http.ResponseWriter, r *http.Request, _ principal) {
+	in, err := readInput(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
+		return
+	}
+	email, _ := in.str("email")
+	tagID, present, valid := in.id("tagid")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contacts[normEmail(email)]
+	if !ok {
+		refuse(w, codeEmailNotFound)
+		return
+	}
+	if _, known := s.tags[tagID]; !present || !valid || !known {
+		refuse(w, codeTagNotFound)
+		return
+	}
+	delete(c.tagged, tagID)
+	writeJSON(w, http.StatusOK, []bool{true})
+}
+
+// unsubscribe: POST /subscriber/unsubscribe {"email"} → [true]; an unknown
+// email → 406 {"error": 7}, a contact not subscribed (still pending or
+// already unsubscribed) → 406 {"error": 9} (php-client SubscriberTest).
+func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request, _ principal) {
+	in, err := readInput(r)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, []string{s.text().badBody})
+		return
+	}
+	email, _ := in.str("email")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.contacts[normEmail(email)]
+	switch {
+	case !ok:
+		refuse(w, codeEmailNotFound)
+	case c.Status != StatusSubscribed:
+		refuse(w, codeNotSubscribed)
+	default:
+		c.Status = StatusUnsubscribed
+		writeJSON(w, http.StatusOK, []bool{true})
+	}
 }

@@ -6,14 +6,17 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 )
 
-// input is a decoded request body: JSON, or form data where "fields[key]"
-// becomes a nested object and "tagids[]" a list, as PHP reads them.
+// input is a decoded request body: JSON, or form data (urlencoded or
+// multipart/form-data, the three encodings the OpenAPI spec lists) where
+// "fields[key]" becomes a nested object and "tagids[]" a list, as PHP
+// reads them.
 type input map[string]any
 
 // readInput decodes a JSON or form body; an empty body is an empty input.
@@ -25,36 +28,34 @@ func readInput(r *http.Request) (input, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return input{}, nil
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct == "application/x-www-form-urlencoded" {
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/x-www-form-urlencoded":
 		vals, err := url.ParseQuery(string(b))
 		if err != nil {
 			return nil, err
 		}
-		in := input{}
-		for k, vs := range vals {
-			name, sub, nested := strings.Cut(k, "[")
-			if !nested {
-				in[k] = vs[len(vs)-1]
-				continue
+		return formInput(vals), nil
+	case "multipart/form-data":
+		mr := multipart.NewReader(bytes.NewReader(b), params["boundary"])
+		vals := url.Values{}
+		for {
+			part, err := mr.NextPart()
+			if err == io.EOF {
+				break
 			}
-			sub = strings.TrimSuffix(sub, "]")
-			if sub == "" || isDigits(sub) {
-				l, _ := in[name].([]any)
-				for _, v := range vs {
-					l = append(l, v)
-				}
-				in[name] = l
-				continue
+			if err != nil {
+				return nil, err
 			}
-			m, _ := in[name].(map[string]any)
-			if m == nil {
-				m = map[string]any{}
+			v, err := io.ReadAll(io.LimitReader(part, 1<<20))
+			if err != nil {
+				return nil, err
 			}
-			m[sub] = vs[len(vs)-1]
-			in[name] = m
+			if name := part.FormName(); name != "" {
+				vals.Add(name, string(v))
+			}
 		}
-		return in, nil
+		return formInput(vals), nil
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -66,6 +67,34 @@ func readInput(r *http.Request) (input, error) {
 		return nil, errors.New("body is not an object")
 	}
 	return in, nil
+}
+
+// formInput turns PHP-style form values into an input.
+func formInput(vals url.Values) input {
+	in := input{}
+	for k, vs := range vals {
+		name, sub, nested := strings.Cut(k, "[")
+		if !nested {
+			in[k] = vs[len(vs)-1]
+			continue
+		}
+		sub = strings.TrimSuffix(sub, "]")
+		if sub == "" || isDigits(sub) {
+			l, _ := in[name].([]any)
+			for _, v := range vs {
+				l = append(l, v)
+			}
+			in[name] = l
+			continue
+		}
+		m, _ := in[name].(map[string]any)
+		if m == nil {
+			m = map[string]any{}
+		}
+		m[sub] = vs[len(vs)-1]
+		in[name] = m
+	}
+	return in
 }
 
 // str returns a string value; ok is false when absent or not a string.

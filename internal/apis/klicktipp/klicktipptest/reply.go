@@ -23,13 +23,12 @@ func refuse(w http.ResponseWriter, code int) {
 
 // KlickTipp's 406 error codes the fake uses.
 const (
-	codeInvalidEmail     = 5
-	codeEmailNotFound    = 7
-	codeFieldValidation  = 8
-	codeEmailRequired    = 32
-	codeListNotFound     = 402
-	codeTagNotFound      = 403
-	msgNoSuchEntity      = "There is no such entity."
-	msgWrongCredentials  = "Wrong username or password."
-	msgBadRequestContent = "The request body is not valid JSON or form data."
+	codeInvalidEmail    = 5
+	codeEmailNotFound   = 7
+	codeFieldValidation = 8
+	codeNotSubscribed   = 9
+	codeEmailChange     = 30
+	codeEmailRequired   = 32
+	codeListNotFound    = 402
+	codeTagNotFound     = 403
 )

@@ -28,6 +28,8 @@ type Server struct {
 	ttl                time.Duration
 	now                func() time.Time
 	deniedStatus       int
+	lang               Language
+	dupTagsExisting    bool
 
 	mu         sync.Mutex
 	sessions   map[string]*session

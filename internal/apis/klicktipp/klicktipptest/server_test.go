@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -31,6 +32,9 @@ func newWire(t *testing.T, opts ...klicktipptest.Option) *wire {
 	return &wire{t: t, srv: srv, hc: hc}
 }
 
+// multipartForm is a body sent as multipart/form-data.
+type multipartForm map[string]string
+
 // do sends body (JSON unless it is url.Values) with headers and returns
 // status, headers and body.
 func (w *wire) do(method, path string, body any, hdr map[string]string) (int, http.Header, string) {
@@ -41,6 +45,14 @@ func (w *wire) do(method, path string, body any, hdr map[string]string) (int, ht
 	case nil:
 	case url.Values:
 		rd, ct = strings.NewReader(b.Encode()), "application/x-www-form-urlencoded"
+	case multipartForm:
+		var buf bytes.Buffer
+		mw := multipart.NewWriter(&buf)
+		for k, v := range b {
+			_ = mw.WriteField(k, v)
+		}
+		_ = mw.Close()
+		rd, ct = &buf, mw.FormDataContentType()
 	default:
 		j, _ := json.Marshal(b)
 		rd, ct = bytes.NewReader(j), "application/json"
@@ -228,8 +240,8 @@ func TestSubscriberShapes(t *testing.T) {
 		{map[string]any{"email": "a@example.com", "listid": 1}, `{"error":402}`},
 		{map[string]any{"email": "a@example.com", "listid": "x"}, `{"error":402}`},
 		{map[string]any{"email": "a@example.com", "tagid": 1}, `{"error":403}`},
-		{map[string]any{"email": "a@example.com", "fields": map[string]any{"fieldX": "1"}}, `{"error":8}`},
-		{map[string]any{"email": "a@example.com", "fields": map[string]any{"fieldLeadValue": "lots"}}, `{"error":8}`},
+		{map[string]any{"email": "a@example.com", "fields": map[string]any{"fieldX": "1"}}, `{"error":8,"field_value":"1","name":"fieldX","reason":"is not a field of this account"}`},
+		{map[string]any{"email": "a@example.com", "fields": map[string]any{"fieldLeadValue": "lots"}}, `{"error":8,"field":"Lead value","field_value":"lots","name":"fieldLeadValue","reason":"must be a numeric value"}`},
 		{map[string]any{"email": "a@example.com", "fields": "x"}, `{"error":8}`},
 	} {
 		if status, _, body := w.do("POST", "/subscriber", tt.body, h); status != 406 || body != tt.want {
@@ -257,7 +269,7 @@ func TestSubscriberShapes(t *testing.T) {
 	if status, _, body := w.do("POST", "/subscriber/search", map[string]any{"email": "x@example.com"}, h); status != 404 || body != `["There is no such entity."]` {
 		t.Fatalf("search absent: %d %s", status, body)
 	}
-	if status, _, body := w.do("GET", "/nope", nil, h); status != 404 || body != `["There is no such entity."]` {
+	if status, _, body := w.do("GET", "/nope", nil, h); status != 404 || !strings.HasPrefix(body, `"No route found for \"GET http://`) {
 		t.Fatalf("unknown path: %d %s", status, body)
 	}
 	if status, _, body := w.do("POST", "/subscriber", "not an object", h); status != 400 {
@@ -374,5 +386,82 @@ func TestHandlerMountable(t *testing.T) {
 		strings.NewReader(`{"username":"`+klicktipptest.Username+`","password":"`+klicktipptest.Password+`"}`)))
 	if rec.Code != 200 || srv.Logins() != 1 {
 		t.Fatalf("mounted login: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestModelledRoutes covers the documented routes beyond the upsert, the
+// router's 405, multipart bodies, logging in twice, logging out when not
+// logged in, and the German texts.
+func TestModelledRoutes(t *testing.T) {
+	t.Parallel()
+	for _, lang := range []klicktipptest.Language{klicktipptest.English, klicktipptest.German} {
+		w := newWire(t, klicktipptest.WithLanguage(lang))
+		de := lang == klicktipptest.German
+		pick := func(en, german string) string {
+			if de {
+				return german
+			}
+			return en
+		}
+		cookie := w.login()
+		h := map[string]string{"Cookie": cookie}
+		check := func(what string, status int, body string, wantStatus int, wantBody string) {
+			t.Helper()
+			if status != wantStatus || (wantBody != "" && body != wantBody) {
+				t.Errorf("%v %s: %d %s, want %d %s", lang, what, status, body, wantStatus, wantBody)
+			}
+		}
+		// multipart/form-data, PHP style.
+		st, _, body := w.do("POST", "/subscriber", multipartForm{"email": "mp@example.com", "listid": "123", "fields[fieldCity]": "Köln"}, h)
+		if st != 200 || !strings.Contains(body, `"fieldCity":"Köln"`) {
+			t.Fatalf("multipart subscribe: %d %s", st, body)
+		}
+		id := "881"
+		st, _, body = w.do("GET", "/subscriber/"+id, nil, h)
+		check("get subscriber", st, "", 200, "")
+		if !strings.Contains(body, `"email":"mp@example.com"`) {
+			t.Errorf("get subscriber body %s", body)
+		}
+		st, _, body = w.do("GET", "/subscriber/999", nil, h)
+		check("get unknown subscriber", st, body, 404, "")
+		st, _, body = w.do("PUT", "/subscriber/"+id, map[string]any{"fields": map[string]any{"fieldLastName": "Ost"}}, h)
+		check("update", st, body, 200, "[true]")
+		st, _, body = w.do("PUT", "/subscriber/999", map[string]any{"fields": map[string]any{}}, h)
+		check("update unknown", st, body, 406, `["`+pick("The subscriber does not exist.", "Der Kontakt existiert nicht.")+`"]`)
+		st, _, body = w.do("POST", "/subscriber/tag", map[string]any{"email": "mp@example.com", "tagids": []int64{klicktipptest.TagVIP}}, h)
+		check("tag", st, body, 200, "[true]")
+		st, _, body = w.do("POST", "/subscriber/untag", map[string]any{"email": "mp@example.com", "tagid": klicktipptest.TagVIP}, h)
+		check("untag", st, body, 200, "[true]")
+		st, _, body = w.do("POST", "/subscriber/untag", map[string]any{"email": "x@example.com", "tagid": klicktipptest.TagVIP}, h)
+		check("untag unknown email", st, body, 406, `{"error":7}`)
+		st, _, body = w.do("POST", "/subscriber/unsubscribe", map[string]any{"email": "mp@example.com"}, h)
+		check("unsubscribe", st, body, 200, "[true]")
+		st, _, body = w.do("POST", "/subscriber/unsubscribe", map[string]any{"email": "mp@example.com"}, h)
+		check("unsubscribe again", st, body, 406, `{"error":9}`)
+		st, _, body = w.do("GET", "/tag/17", nil, h)
+		check("get tag", st, body, 200, `{"name":"customer","tagid":"17","text":""}`)
+		st, _, body = w.do("GET", "/tag/4242", nil, h)
+		check("get unknown tag", st, body, 404, `["`+pick("There is no such entity.", "Kein Tag mit dieser ID.")+`"]`)
+		st, _, body = w.do("POST", "/tag", map[string]any{"name": ""}, h)
+		check("create empty tag", st, body, 406, `["`+pick("Tag could not be created.", "Tag konnte nicht erstellt werden.")+`"]`)
+		st, _, body = w.do("POST", "/tag", map[string]any{"name": "VIP"}, h)
+		check("create existing tag", st, body, 406, `["`+pick("Tag could not be created.", "Tag konnte nicht erstellt werden.")+`"]`)
+		// The router's answer to a wrong method (php-client's TagTest).
+		st, hdr, body := w.do("DELETE", "/tag", nil, h)
+		check("wrong method", st, "", 405, "")
+		if hdr.Get("Allow") != "GET, POST" || !strings.Contains(body, `Method Not Allowed (Allow: GET, POST)`) {
+			t.Errorf("wrong method: Allow %q body %s", hdr.Get("Allow"), body)
+		}
+		// Logging in twice with the live session; denial; logout twice.
+		st, _, body = w.do("POST", "/account/login", map[string]string{"username": klicktipptest.Username, "password": klicktipptest.Password}, h)
+		check("login twice", st, body, 406, `["`+pick("You are already logged in.", "Sie sind bereits eingeloggt.")+`"]`)
+		st, _, body = w.do("POST", "/account/login", map[string]string{"username": klicktipptest.Username, "password": "nope"}, nil)
+		check("wrong login", st, body, 401, `["`+pick("Wrong username or password.", "Falscher Benutzername oder Passwort.")+`"]`)
+		st, _, body = w.do("POST", "/account/logout", nil, h)
+		check("logout", st, body, 200, "[true]")
+		st, _, body = w.do("POST", "/account/logout", nil, h)
+		check("logout twice", st, body, 406, `["`+pick("User not logged in.", "Benutzer nicht eingeloggt.")+`"]`)
+		st, _, body = w.do("GET", "/tag", nil, h)
+		check("denied", st, body, 403, `["`+pick("API access denied.", "API Zugriff verweigert")+`"]`)
 	}
 }

@@ -41,6 +41,9 @@ const (
 const (
 	StatusSubscribed = "Subscribed"
 	StatusPending    = "Opt-In Pending"
+	// StatusUnsubscribed is a contact's status after POST
+	// /subscriber/unsubscribe (the spelling is a guess).
+	StatusUnsubscribed = "Unsubscribed"
 )
 
 // firstSubscriberID is the id of the first contact created.
@@ -225,11 +228,21 @@ func (s *Server) AddTag(name string) int64 {
 	return s.addTagLocked(name)
 }
 
-func (s *Server) addTagLocked(name string) int64 {
+// tagByNameLocked returns the lowest id of a tag named name
+// (case-insensitively).
+func (s *Server) tagByNameLocked(name string) (int64, bool) {
+	var best int64
 	for id, n := range s.tags {
-		if strings.EqualFold(n, name) {
-			return id
+		if strings.EqualFold(strings.TrimSpace(n), name) && (best == 0 || id < best) {
+			best = id
 		}
+	}
+	return best, best != 0
+}
+
+func (s *Server) addTagLocked(name string) int64 {
+	if id, ok := s.tagByNameLocked(name); ok {
+		return id
 	}
 	id := s.nextTagID
 	s.nextTagID++

@@ -44,7 +44,7 @@ func (s *Server) authed(method string, write bool, h func(http.ResponseWriter, *
 			return
 		}
 		if write && k.ReadOnly {
-			s.writeError(w, http.StatusForbidden, "forbidden", "this API key is read-only")
+			s.writeErrorDetails(w, http.StatusForbidden, CodeInsufficientScope, "this API key lacks the scope people:write", map[string]any{"required_scope": "people:write"})
 			return
 		}
 		h(w, r, k)
@@ -65,7 +65,12 @@ func apiKey(r *http.Request) (string, bool) {
 }
 
 func (s *Server) handleAuthenticate(w http.ResponseWriter, r *http.Request, k APIKey) {
-	s.writeSuccess(w, http.StatusOK, map[string]any{"team_name": k.Team})
+	if s.legacyAuth {
+		// The old guide's answer: a bare object.
+		s.writeJSON(w, http.StatusOK, map[string]any{"team_name": k.Team})
+		return
+	}
+	s.writeSuccess(w, http.StatusOK, map[string]any{"organization_name": k.Team})
 }
 
 // emailPattern is what the fake accepts as an email: one @, a non-empty local
@@ -88,16 +93,16 @@ func (s *Server) handleUpsert(w http.ResponseWriter, r *http.Request, k APIKey) 
 	email = strings.TrimSpace(email)
 	switch {
 	case !present || raw == nil || (isString && email == ""):
-		s.writeError(w, http.StatusUnprocessableEntity, "invalid_email", "email is required")
+		s.writeErrorDetails(w, http.StatusUnprocessableEntity, "invalid_email", "email is required", map[string]any{"field": "email"})
 		return
 	case !isString || len(email) > 254 || !emailPattern.MatchString(email):
-		s.writeError(w, http.StatusUnprocessableEntity, "invalid_email", "email is not a valid email address")
+		s.writeErrorDetails(w, http.StatusUnprocessableEntity, "invalid_email", "email is not a valid email address", map[string]any{"field": "email"})
 		return
 	}
 	for _, f := range stringFields {
 		if v, ok := in[f]; ok && v != nil {
 			if _, ok := v.(string); !ok {
-				s.writeError(w, http.StatusUnprocessableEntity, "invalid_field", f+" must be a string")
+				s.writeErrorDetails(w, http.StatusUnprocessableEntity, "invalid_field", f+" must be a string", map[string]any{"field": f})
 				return
 			}
 		}
@@ -119,9 +124,19 @@ func (s *Server) writeSuccess(w http.ResponseWriter, status int, data any) {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, status int, code, msg string) {
+	s.writeErrorDetails(w, status, code, msg, nil)
+}
+
+// writeErrorDetails writes the error envelope; details, when not nil, is
+// the optional "details" the docs mention (inside "error": a guess).
+func (s *Server) writeErrorDetails(w http.ResponseWriter, status int, code, msg string, details any) {
+	e := map[string]any{"code": code, "message": msg}
+	if details != nil {
+		e["details"] = details
+	}
 	s.writeJSON(w, status, map[string]any{
 		"object": "error",
-		"error":  map[string]string{"code": code, "message": msg},
+		"error":  e,
 		"meta":   map[string]any{"request_id": s.nextRequestID()},
 	})
 }

@@ -12,7 +12,7 @@ import (
 
 // Seeded credentials and team.
 const (
-	DefaultAPIKey       = "klipy_sandbox_4f1c2a9e7b3d5c8a0e6f1b2d"
+	DefaultAPIKey       = "klipy_api_sandbox4f1c2a9e7b3d5c8a0e6f1b2d"
 	DefaultTeam         = "Sandbox Team"
 	DefaultOrganisation = "org_sandbox"
 )
@@ -30,12 +30,14 @@ type APIKey struct {
 	Key          string
 	Team         string // default DefaultTeam; people are kept per team
 	Organisation string // default DefaultOrganisation; keys of one organisation share its limit
-	ReadOnly     bool   // may authenticate; PUT /people answers 403
+	ReadOnly     bool   // lacks people:write: may authenticate; PUT /people answers 403
 }
 
 // Server is a running fake. URL is its base URL (http://127.0.0.1:port).
 type Server struct {
 	apistest.Server // URL, Handler, Close, Requests, Count, SetFaults, FaultsInjected
+
+	legacyAuth bool // GET /authenticate answers the old guide's {"team_name"}
 
 	keyLim apistest.Limiter // keyed by API key
 	orgLim apistest.Limiter // keyed by organisation
@@ -56,6 +58,17 @@ type Option func(*Server)
 // share its rate limit; keys naming the same Team share its people.
 func WithAPIKey(k APIKey) Option {
 	return func(s *Server) { s.addKey(k) }
+}
+
+// CodeInsufficientScope is the error code of a 403 for a key without the
+// scope an endpoint needs (the code's name is a guess; the docs say only 403).
+const CodeInsufficientScope = "insufficient_scope"
+
+// WithLegacyAuthenticate makes GET /authenticate answer the old guide's bare
+// {"team_name": …} instead of the current envelope with the organisation's
+// name in data.
+func WithLegacyAuthenticate() Option {
+	return func(s *Server) { s.legacyAuth = true }
 }
 
 // WithRealRateLimits enforces RealKeyRateLimit and RealOrgRateLimit.

@@ -120,8 +120,8 @@ func TestAuth(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.raw)
 			}
 			if tt.status == 200 {
-				if d := data(t, a); d["team_name"] != klipytest.DefaultTeam {
-					t.Fatalf("team_name = %v", d["team_name"])
+				if d := data(t, a); d["organization_name"] != klipytest.DefaultTeam {
+					t.Fatalf("organization_name = %v", d["organization_name"])
 				}
 			} else if code := errorCode(t, a); code != "unauthorized" {
 				t.Fatalf("code = %q", code)
@@ -238,7 +238,7 @@ func TestRoutes(t *testing.T) {
 	if a = b.do(t, "GET", "/authenticate", "", "X-KLIPY-API-KEY: ro-key"); a.status != 200 {
 		t.Fatalf("read-only authenticate: %d %s", a.status, a.raw)
 	}
-	if a = b.do(t, "PUT", "/people", `{"email":"a@example.com"}`, "X-KLIPY-API-KEY: ro-key"); a.status != 403 || errorCode(t, a) != "forbidden" {
+	if a = b.do(t, "PUT", "/people", `{"email":"a@example.com"}`, "X-KLIPY-API-KEY: ro-key"); a.status != 403 || errorCode(t, a) != klipytest.CodeInsufficientScope {
 		t.Fatalf("read-only upsert: %d %s", a.status, a.raw)
 	}
 	if a = b.do(t, "PUT", "/people", `{"email":"bad"}`, "X-KLIPY-API-KEY: nope"); a.status != 401 {

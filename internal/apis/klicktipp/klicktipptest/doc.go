@@ -66,6 +66,10 @@
 // contact gets id 881. Contacts added through a single opt-in process are
 // "Subscribed", others "Opt-In Pending".
 //
+// Partner onboarding: AddCustomerKey accepts more Customer Keys at run time,
+// and GrantPage fakes KlickTipp's access-confirmation dialog (it issues a
+// fresh key and redirects to the partner's URL with ?customerkey=).
+//
 // Through package apistest it records every request and can be told to rate
 // limit (with X-RateLimit-* headers, Retry-After and 429s; KlickTipp
 // documents no limit), add latency, fail a share of requests with 5xx, hang,

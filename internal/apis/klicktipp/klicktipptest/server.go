@@ -31,6 +31,8 @@ type Server struct {
 	lang               Language
 	dupTagsExisting    bool
 
+	cust customers // keys added by partner onboarding
+
 	mu         sync.Mutex
 	sessions   map[string]*session
 	contacts   map[string]*contact // by normalised email

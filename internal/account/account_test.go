@@ -48,12 +48,13 @@ func TestLoadFileErrors(t *testing.T) {
 	t.Parallel()
 	cases := map[string]string{
 		`{"acme": {"klicktipp": {"username": "a", "password": "pw-canary"},}`: "not valid JSON",
-		`{"acme": {"hubspot": {}}}`:                                "unknown field",
-		`{"acme": {"klipy": {}}}`:                                  "apiKey is required",
-		`{"acme": {"klicktipp": {"password": "pw-canary"}}}`:       "username is required",
-		`{"a b": {"klipy": {"apiKey": "k"}}}`:                      "account name",
-		`{"acme": {"klipy": {"apiKey": "k", "apiKeyFile": "/x"}}}`: "both inline and as a file",
-		`{"acme": {"klipy": {"apiKeyFile": "/nonexistent/key"}}}`:  "cannot be read",
+		`{"acme": {"hubspot": {}}}`:                                                          "unknown field",
+		`{"acme": {"klipy": {}}}`:                                                            "apiKey is required",
+		`{"acme": {"klicktipp": {"password": "pw-canary"}}}`:                                 "username is required",
+		`{"a b": {"klipy": {"apiKey": "k"}}}`:                                                "account name",
+		`{"acme": {"klipy": {"apiKey": "k", "apiKeyFile": "/x"}}}`:                           "both inline and as a file",
+		`{"acme": {"klipy": {"apiKeyFile": "/nonexistent/key"}}}`:                            "cannot be read",
+		`{"acme": {"klipy": {"apiKey": "k"}}, "b": {}, "acme": {"klipy": {"apiKey": "k2"}}}`: `account "acme" is defined twice`,
 	}
 	for body, want := range cases {
 		_, err := account.LoadFile(write(t, "a.json", body))

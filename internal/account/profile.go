@@ -81,6 +81,9 @@ func LoadFile(path string) (map[string]Profile, error) {
 		}
 		return nil, fmt.Errorf("%s: %v", path, err)
 	}
+	if dup := duplicateName(b); dup != "" {
+		return nil, fmt.Errorf("%s: account %q is defined twice", path, dup)
+	}
 	for name, p := range m {
 		if !nameRE.MatchString(name) {
 			return nil, fmt.Errorf("%s: account name %q must be 1-64 letters, digits, '.', '_' or '-'", path, name)

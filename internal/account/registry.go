@@ -50,6 +50,8 @@ type Config struct {
 	Limiter   func(api, credential string, rate float64, burst int) (apis.Limiter, error)
 	Observer  apis.Observer                // metrics of every HTTP exchange; may be nil
 	OnSession func(klicktipp.SessionEvent) // KlickTipp session metrics; may be nil
+	// Dynamic holds accounts granted while running (onboarding); may be nil.
+	Dynamic *Dynamic
 }
 
 // Registry routes jobs to handlers and caches one client per account and
@@ -107,13 +109,16 @@ func (r *Registry) Route(job *jobs.Job) (jobs.Handler, error) {
 var _ jobs.Router = (*Registry)(nil)
 
 func (r *Registry) handler(account, api string) (jobs.Handler, error) {
-	key := account + "/" + api
+	key := r.cacheKey(account, api)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if h, ok := r.handlers[key]; ok {
 		return h, nil
 	}
 	p, ok := r.cfg.Profiles[account]
+	if !ok {
+		p, ok = r.dynamicProfile(account)
+	}
 	if !ok {
 		return nil, fmt.Errorf("account %q is not configured (ACCOUNTS_FILE): %w", account, ErrNoCredentials)
 	}

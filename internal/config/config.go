@@ -72,6 +72,15 @@ type Config struct {
 	ClickyIDRate    float64 `env:"CLICKYID_RATE" envDefault:"0.27"`
 	ClickyIDBurst   int     `env:"CLICKYID_BURST" envDefault:"5"`
 
+	// KlickTipp partner onboarding (see onboarding.go).
+	KlickTippPartnerAccountID string `env:"KLICKTIPP_PARTNER_ACCOUNT_ID"`
+	KlickTippAppURL           string `env:"KLICKTIPP_APP_URL" envDefault:"https://app.klicktipp.com"`
+	OnboardingAddr            string `env:"ONBOARDING_ADDR"`
+	OnboardingPublicURL       string `env:"ONBOARDING_PUBLIC_URL"`
+	OnboardingSecret          string `env:"ONBOARDING_SECRET"`            // secret
+	AccountsMasterKey         string `env:"ACCOUNTS_MASTER_KEY"`          // secret
+	AccountsMasterKeyPrevious string `env:"ACCOUNTS_MASTER_KEY_PREVIOUS"` // secret
+
 	AccountsFile      string `env:"ACCOUNTS_FILE"`
 	AllowInsecureHTTP bool   `env:"ALLOW_INSECURE_HTTP" envDefault:"false"`
 
@@ -86,6 +95,7 @@ var Secrets = []string{
 	"NATS_PASSWORD", "EMBEDDED_NATS_TOKEN",
 	"KLICKTIPP_PASSWORD", "KLICKTIPP_DEVELOPER_KEY", "KLICKTIPP_CUSTOMER_KEY",
 	"KLIPY_API_KEY", "CLICKYID_API_KEY",
+	"ONBOARDING_SECRET", "ACCOUNTS_MASTER_KEY", "ACCOUNTS_MASTER_KEY_PREVIOUS",
 }
 
 // DefaultStore and DefaultSandboxStore are the embedded server's store
@@ -158,5 +168,5 @@ func (c *Config) SecretValues() []string {
 			out = append(out, s)
 		}
 	}
-	return out
+	return append(out, c.onboardingSecrets()...)
 }

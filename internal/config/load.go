@@ -233,10 +233,10 @@ func (c *Config) Validate() error {
 			return bad(p.v, "%v", err)
 		}
 	}
-	if (c.KlickTippDeveloperKey == "") != (c.KlickTippCustomerKey == "") {
+	if (c.KlickTippDeveloperKey == "") != (c.KlickTippCustomerKey == "") && !(c.LiveAccounts() && c.KlickTippCustomerKey == "") {
 		return bad("KLICKTIPP_DEVELOPER_KEY", "KLICKTIPP_DEVELOPER_KEY and KLICKTIPP_CUSTOMER_KEY must be set together")
 	}
-	if c.KlickTippDeveloperKey != "" && c.KlickTippUsername == "" {
+	if c.KlickTippCustomerKey != "" && c.KlickTippUsername == "" {
 		return bad("KLICKTIPP_USERNAME", "partner auth needs the username too (sent as X-Un)")
 	}
 	if c.KlickTippPassword != "" && c.KlickTippUsername == "" {
@@ -254,7 +254,7 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return bad("HTTP_ADDR", "%q is not host:port (like :8080)", c.HTTPAddr)
 	}
-	return nil
+	return c.validateOnboarding()
 }
 
 // checkNATSURL accepts a comma-separated list of nats://, tls://, ws:// or

@@ -23,7 +23,10 @@ func profiles(c *config.Config) (map[string]account.Profile, error) {
 	def := account.Profile{}
 	if c.KlickTippUsername != "" {
 		def.KlickTipp = &account.KlickTipp{Username: c.KlickTippUsername, Password: c.KlickTippPassword,
-			DeveloperKey: c.KlickTippDeveloperKey, CustomerKey: c.KlickTippCustomerKey}
+			CustomerKey: c.KlickTippCustomerKey}
+		if c.KlickTippCustomerKey != "" { // alone, the developer key is for onboarded accounts
+			def.KlickTipp.DeveloperKey = c.KlickTippDeveloperKey
+		}
 	}
 	if c.KlipyAPIKey != "" {
 		def.Klipy = &account.Klipy{APIKey: c.KlipyAPIKey}

@@ -44,6 +44,7 @@ type Main struct {
 
 	profiles map[string]account.Profile
 	sb       *sandbox
+	live     *live // onboarded accounts and the callback (onboarding.go)
 
 	embedded *broker.Embedded
 	nc       *nats.Conn
@@ -149,7 +150,7 @@ func (m *Main) serveHTTP() error {
 	m.httpAddr <- ln.Addr().String()
 	paths := "/healthz /readyz /metrics"
 	if m.sb != nil {
-		paths += " /sandbox/klicktipp/subscribers /sandbox/klipy/people /sandbox/clickyid"
+		paths += " /sandbox/klicktipp/subscribers /sandbox/klipy/people /sandbox/clickyid /sandbox/klicktipp/grantapiaccess/<id>"
 	}
 	m.log.Info("http listening", "addr", ln.Addr().String(), "paths", paths)
 	go func() {

@@ -29,7 +29,13 @@ func run(args, environ []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *sandbox {
+		environ = sandboxEnviron(environ)
+	}
 	cfg, err := config.Load(environ)
+	if err == nil {
+		err = cfg.CheckOnboarding()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker: bad configuration: "+err.Error())
 		return 2

@@ -41,7 +41,8 @@ func (s *sandbox) profile() map[string]account.Profile {
 
 // routes serves the fakes' state on the worker's HTTP port:
 // /sandbox/klicktipp, /sandbox/klipy, /sandbox/clickyid (JSON snapshots),
-// and /sandbox/klicktipp/subscribers (the subscribers alone).
+// /sandbox/klicktipp/subscribers (the subscribers alone), and the fake
+// grant dialog /sandbox/klicktipp/grantapiaccess/<id>?url=....
 func (s *sandbox) routes() map[string]http.Handler {
 	return map[string]http.Handler{
 		"GET /sandbox/klicktipp": s.kt.StateHandler(),
@@ -52,6 +53,10 @@ func (s *sandbox) routes() map[string]http.Handler {
 		"GET /sandbox/klipy/people":           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.kl.People()) }),
 		"GET /sandbox/clickyid":               s.ci.StateHandler(),
 		"GET /sandbox/clickyid/target-groups": http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.ci.TargetGroups()) }),
+
+		// KlickTipp's grant dialog, for partner onboarding: invites made
+		// with KLICKTIPP_APP_URL=http://<HTTP_ADDR>/sandbox/klicktipp.
+		"GET /sandbox/klicktipp/grantapiaccess/{id}": s.kt.GrantPage(),
 	}
 }
 

@@ -16,6 +16,9 @@ import (
 // and runs it until ctx is done.
 func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.Consumer) error {
 	c := m.cfg
+	if err := m.startLive(ctx, js); err != nil { // onboarded accounts (onboarding.go)
+		return err
+	}
 	ckv, err := retry(ctx, m, "checkpoint bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
 		return jobs.EnsureCheckpoints(ctx, js, c.ResultsMaxAge, c.StreamReplicas)
 	})
@@ -44,6 +47,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 		},
 		Observer:  m.metrics.ObserveAPI,
 		OnSession: m.sessionEvent,
+		Dynamic:   m.dynamic(),
 	})
 	if err != nil {
 		return err

@@ -58,6 +58,7 @@ const usage = `usage:
   enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-map col=email] [-batch 1000] [-id BACKFILL] [-wait] [-strict] FILE|-
   enqueue status BACKFILL
   enqueue dlq list | show SEQ | replay [SEQ...|-all] | purge -yes
+  enqueue accounts invite -account NAME -username KLICKTIPP_USERNAME [-expires 168h] | list | revoke NAME | rotate-master-key
 run "enqueue COMMAND -h" for a command's flags`
 
 // Run runs the command in args and returns the exit status.
@@ -80,6 +81,8 @@ func (m *Main) Run(ctx context.Context, args []string) int {
 		err = m.status(ctx, args[1:])
 	case "dlq":
 		err = m.dlq(ctx, args[1:])
+	case "accounts":
+		err = m.accounts(ctx, args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprintln(m.Stdout, usage)
 		return exitOK

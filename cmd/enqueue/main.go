@@ -7,6 +7,7 @@
 //	enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [flags] FILE|-
 //	enqueue status BACKFILL
 //	enqueue dlq list | show SEQ | replay [SEQ...|-all] | purge -yes
+//	enqueue accounts invite -account NAME -username USER [-expires 168h] | list | revoke NAME | rotate-master-key
 //
 // It connects with the worker's NATS_* variables; with NATS_URL empty it
 // dials the worker's embedded server at EMBEDDED_NATS_ADDR.

@@ -35,6 +35,12 @@
 //     while the worker keeps serving.
 //   - Graceful shutdown: SIGTERM during a busy run exits 0 within the grace
 //     period with every session logged out; a restart finishes the rest.
+//   - Onboarding: an invite from the real enqueue binary, followed through
+//     the fake grant page to the callback of one replica, makes a second,
+//     never restarted replica run the account in partner mode; reused,
+//     expired, tampered and rejected links and a flood get their 4xx and
+//     store nothing; revoke and re-grant reach the second replica; no key
+//     is in any stream, bucket, log line or /metrics.
 //   - Secrets: canary values in every secret variable (inline and as
 //     NAME_FILE) never appear in logs, /metrics, results, dead letters or any
 //     other message on the broker.

@@ -41,7 +41,7 @@ func TestSandboxOnboarding(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("onboarding listener not up")
 	}
-	nc, err := nats.Connect(<-b.m.natsURL)
+	nc, err := nats.Connect(<-b.m.natsURL, nats.Token(b.m.embedded.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}

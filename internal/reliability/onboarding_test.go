@@ -121,6 +121,27 @@ func xciFor(developerKey, customerKey string) string {
 	return base64.StdEncoding.EncodeToString(append(mac.Sum(nil), customerKey...))
 }
 
+// grantLag is how long after replica A's "klicktipp access granted" line
+// replica B logged the account live, by the lines' own times (a figure
+// for the report, not asserted).
+func grantLag(t *testing.T, a, b *logBook, bLine string) time.Duration {
+	t.Helper()
+	lines, _ := a.snapshot()
+	var granted string
+	for _, l := range lines {
+		if logMsg("klicktipp access granted")(l) {
+			granted = l // the latest
+		}
+	}
+	ta, errA := time.Parse(time.RFC3339Nano, logAttr(granted, "time"))
+	tb, errB := time.Parse(time.RFC3339Nano, logAttr(bLine, "time"))
+	if errA != nil || errB != nil {
+		t.Logf("grant lag: cannot read the log times (%v, %v)", errA, errB)
+		return -1
+	}
+	return tb.Sub(ta)
+}
+
 // bucketKeys lists the keys of CRMSYNC_ACCOUNTS.
 func bucketKeys(t *testing.T, kv jetstream.KeyValue) []string {
 	t.Helper()
@@ -242,11 +263,13 @@ func TestOnboarding(t *testing.T) {
 	if status != 200 || !strings.Contains(page, "granted") || strings.Contains(page, key1) {
 		t.Fatalf("callback: %d %s", status, page)
 	}
-	if _, ok := bw.book.await(from, 10*time.Second, func(l string) bool {
+	liveB, ok := bw.book.await(from, 10*time.Second, func(l string) bool {
 		return logMsg("onboarded account live")(l) && logAttr(l, "account") == "acme"
-	}); !ok {
+	})
+	if !ok {
 		t.Fatalf("replica B did not take the grant:\n%s", tail(bw.book, 20))
 	}
+	lags := []time.Duration{grantLag(t, a.book, bw.book, liveB)}
 	stored := bucketKeys(t, kv)
 	if len(stored) != 2 || stored[0] != "account.acme" || !strings.HasPrefix(stored[1], "token.") {
 		t.Fatalf("bucket after the grant: %v", stored)
@@ -331,11 +354,13 @@ func TestOnboarding(t *testing.T) {
 	if status != 200 || key2 == key1 {
 		t.Fatalf("re-grant: %d %s", status, page)
 	}
-	if _, ok := bw.book.await(from, 10*time.Second, func(l string) bool {
+	liveB, ok = bw.book.await(from, 10*time.Second, func(l string) bool {
 		return logMsg("onboarded account live")(l) && logAttr(l, "account") == "acme"
-	}); !ok {
+	})
+	if !ok {
 		t.Fatalf("replica B did not take the re-grant:\n%s", tail(bw.book, 20))
 	}
+	lags = append(lags, grantLag(t, a.book, bw.book, liveB))
 	if code, _ := a.p.term(t, 30*time.Second); code != 0 {
 		t.Errorf("replica A exit %d", code)
 	}
@@ -387,5 +412,5 @@ func TestOnboarding(t *testing.T) {
 			t.Errorf("%s holds %v in plain text", where, found)
 		}
 	}
-	fig.note("%d stream messages and %d log lines scanned; flood answers %v", scanned, a.book.len()+bw.book.len(), flood)
+	fig.note("B's \"onboarded account live\" minus A's \"klicktipp access granted\" log time: %v; %d stream messages and %d log lines scanned; flood answers %v", lags, scanned, a.book.len()+bw.book.len(), flood)
 }

@@ -24,6 +24,7 @@ type Stats struct {
 	Jobs       atomic.Int64 // jobs sent
 	Published  atomic.Int64 // jobs the stream stored
 	Duplicates atomic.Int64 // jobs the stream already had (same Nats-Msg-Id within its duplicate window)
+	Done       atomic.Int64 // jobs not sent: they already have a final result (CRMSYNC_FINISHED)
 	Retries    atomic.Int64 // publish attempts repeated after an error
 }
 
@@ -90,7 +91,8 @@ func Check(ctx context.Context, r Reader, c *Chunker, o Options) error {
 
 // Publish reads every row of r, packs the good ones into jobs with c and
 // publishes each job asynchronously to its kind's subject with Nats-Msg-Id
-// set to the job id, keeping at most o.MaxPending jobs (and
+// set to the job id (but a job the worker already finished, per
+// jobs.FinishedBucket, which is counted as Done and not sent), keeping at most o.MaxPending jobs (and
 // o.MaxPendingBytes) awaiting their acks. Every ack is checked: a failed
 // publish is retried (same id, so it cannot be stored twice) and after
 // o.Attempts the run stops with a *PublishError. Bad rows go to o.Reject.
@@ -101,7 +103,14 @@ func Publish(ctx context.Context, nc *nats.Conn, kind jobs.Kind, r Reader, c *Ch
 	if err != nil {
 		return err
 	}
-	p := &publisher{js: js, subject: kind.Subject(), o: o, st: o.Stats,
+	finished, err := js.KeyValue(ctx, jobs.FinishedBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		finished, err = nil, nil // no worker has run here yet: nothing finished
+	}
+	if err != nil {
+		return fmt.Errorf("kv %s: %w", jobs.FinishedBucket, err)
+	}
+	p := &publisher{js: js, subject: kind.Subject(), o: o, st: o.Stats, finished: finished,
 		futs: make(chan inflight, o.MaxPending), released: make(chan int, o.MaxPending)}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -189,12 +198,19 @@ type publisher struct {
 	cancel   context.CancelCauseFunc
 	futs     chan inflight
 	released chan int
+	finished jetstream.KeyValue // nil: no worker has run yet
 
 	inFlight, inBytes int // owned by the sending goroutine
 }
 
-// send waits for room, then publishes j asynchronously.
+// send waits for room, then publishes j asynchronously; a job that already
+// finished is counted and not sent.
 func (p *publisher) send(ctx context.Context, j *Job) error {
+	if p.done(ctx, j.ID) {
+		p.st.Jobs.Add(1)
+		p.st.Done.Add(1)
+		return nil
+	}
 	for p.inFlight >= p.o.MaxPending || (p.inFlight > 0 && p.inBytes+len(j.Data) > p.o.MaxPendingBytes) {
 		select {
 		case n := <-p.released:
@@ -214,6 +230,19 @@ func (p *publisher) send(ctx context.Context, j *Job) error {
 	p.inBytes += len(j.Data)
 	p.futs <- inflight{fut: fut, msg: msg, id: j.ID}
 	return nil
+}
+
+// done reports whether job id already has a final result. One KV get per
+// job; when the bucket cannot be read, the job is sent (the worker checks
+// again before it runs it).
+func (p *publisher) done(ctx context.Context, id string) bool {
+	if p.finished == nil {
+		return false
+	}
+	gctx, cancel := context.WithTimeout(ctx, p.o.AckTimeout)
+	defer cancel()
+	f, err := jobs.LookUpFinished(gctx, p.finished, id)
+	return err == nil && f.Skips(id)
 }
 
 // collect checks the acks in order, retrying failed publishes.

@@ -35,6 +35,9 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		if id == "" {
 			id = jobID(nil, msg, seq)
 		}
+		if r.alreadyFinished(ctx, msg, seq, meta.NumDelivered, inv.Kind, id, log.With("job", id)) {
+			return
+		}
 		log.Warn("invalid job; dead-lettering", "job", id, "reason", inv.Reason)
 		if r.deadLetter(ctx, msg, seq, inv.Kind, id, inv.Reason, 0, log) && inv.Kind.valid() {
 			// Its kind is known, so its publisher may be waiting for a result.
@@ -43,6 +46,8 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 			res.finish()
 			if err := r.publishResult(ctx, res, seq); err != nil {
 				log.Warn("dead-lettered, but cannot publish its result", "err", err)
+			} else {
+				r.markFinished(res, msg, seq, log)
 			}
 		}
 		r.count(inv.Kind, "dead_lettered", start)
@@ -52,6 +57,9 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	log = log.With("job", job.ID, "kind", job.Kind, "account", job.Account)
 	if job.Target != "" {
 		log = log.With("target", job.Target)
+	}
+	if r.alreadyFinished(ctx, msg, seq, meta.NumDelivered, job.Kind, job.ID, log) {
+		return
 	}
 
 	// A first delivery has no checkpoint: skip the KV round trip.
@@ -118,6 +126,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 			_ = msg.NakWithDelay(r.backoff(1))
 			return
 		}
+		r.markFinished(res, msg, seq, log)
 		r.ack(msg, seq, cp, log)
 		r.count(job.Kind, res.Status, start)
 		log.Info("job finished", "status", res.Status, "succeeded", res.Counts.Succeeded, "failed", res.Counts.Failed, "attempt", cp.Attempts, "took", time.Since(start).Round(time.Millisecond))

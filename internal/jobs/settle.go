@@ -45,8 +45,11 @@ func (r *Runner) finishDead(ctx context.Context, msg jetstream.Msg, seq uint64, 
 	if !r.deadLetter(ctx, msg, seq, job.Kind, job.ID, reason, attempts, log) {
 		return
 	}
-	if err := r.publishResult(ctx, r.result(job, cp, a, reason), seq); err != nil {
+	res := r.result(job, cp, a, reason)
+	if err := r.publishResult(ctx, res, seq); err != nil {
 		log.Warn("dead-lettered, but cannot publish its result", "err", err)
+	} else {
+		r.markFinished(res, msg, seq, log)
 	}
 	if cp.stored {
 		r.dropCheckpoint(seq, log)

@@ -100,8 +100,9 @@ func hostileCorpus() []hostile {
 			items: []string{"", "firstName must be a string", "firstName must be a string"},
 		},
 		{name: "clickyid-unknown-group", subject: jobs.KindEmailValidate.Subject(),
-			body:  []byte(`{"id":"hostile-clickyid-unknown-group","kind":"email.validate","emails":["a@uni.example","b@uni.example"],"targetGroupIds":["tg_nope"]}`),
-			items: []string{"400", "400"}},
+			// The same 400 for every email: the job is dead-lettered.
+			body: []byte(`{"id":"hostile-clickyid-unknown-group","kind":"email.validate","emails":["a@uni.example","b@uni.example"],"targetGroupIds":["tg_nope"]}`),
+			dlq:  "invalid_target_group"},
 		// The same Nats-Msg-Id again: refused by the stream's duplicate window.
 		{name: "duplicate-msgid", body: up(""), dedupe: "klicktipp-items"},
 		// The same envelope id under two message ids: two jobs, two results.

@@ -52,11 +52,12 @@ type opts struct {
 	cfg     jobs.Config
 
 	noFinished bool // run without the bucket of finished jobs
+	broker     []brokertest.Option
 }
 
 func setup(t testing.TB, o opts) *bundle {
 	t.Helper()
-	b := &bundle{srv: brokertest.Start(t), partner: o.partner, noKV: o.noKV, noFinished: o.noFinished}
+	b := &bundle{srv: brokertest.Start(t, o.broker...), partner: o.partner, noKV: o.noKV, noFinished: o.noFinished}
 	b.nc, b.js = b.srv.Connect(t)
 	b.kt = klicktipptest.NewServer()
 	b.kl = klipytest.NewServer()

@@ -61,3 +61,42 @@ func TestCheckpointSavedWhileTheJobRuns(t *testing.T) {
 		}
 	}
 }
+
+// requester is a fake API server's request log.
+type requester interface{ Requests() []apistest.Request }
+
+// resultResuming waits for the one job's result like results, but fails at
+// once, saying what was expected, when the fake answers a second successful
+// method+path request for an email it already took: a redelivered job
+// must resume from its checkpoint, not redo the contacts done before.
+func (b *bundle) resultResuming(t *testing.T, api requester, method, path string, timeout time.Duration) jobs.Result {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for b.count(t, jobs.ResultsStream) == 0 {
+		seen := map[string]bool{}
+		for _, r := range api.Requests() {
+			if r.Method != method || r.Path != path || r.Status < 200 || r.Status > 299 {
+				continue
+			}
+			var body struct {
+				Email string `json:"email"`
+			}
+			if json.Unmarshal(r.Body, &body) != nil || body.Email == "" {
+				continue
+			}
+			if seen[body.Email] {
+				t.Fatalf("%s %s for %s succeeded twice: the job did not resume from its checkpoint after a hand-back (expected each contact sent once, the done ones skipped on redelivery)", method, path, body.Email)
+			}
+			seen[body.Email] = true
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no result in %s (%d contacts done at the API)", timeout, len(seen))
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal("test ended")
+		}
+	}
+	return b.results(t, 1, 5*time.Second)[0]
+}

@@ -110,6 +110,9 @@ func (r *Runner) alreadyFinished(ctx context.Context, msg jetstream.Msg, seq uin
 		d := r.backoff(1)
 		log.Warn("cannot tell whether the job already finished; handing it back", "err", err, "retry_in", d)
 		_ = msg.NakWithDelay(d)
+		if !kind.valid() {
+			kind = "invalid"
+		}
 		r.retried(kind, "finished_unavailable", time.Now())
 		return true
 	}

@@ -105,3 +105,14 @@ func TestFinishedJobsStayFinishedAcrossARestart(t *testing.T) {
 		t.Errorf("%d results, want 4 (one per job)", n)
 	}
 }
+
+// FinishedKey encodes ids as backfill.RecordKey does (the README documents
+// one encoding for both buckets).
+func TestFinishedKeyEncodesLikeRecordKey(t *testing.T) {
+	t.Parallel()
+	for _, id := range []string{"BACKFILL-000001", "contacts-3f2a9c1d4e-000002", "a.b.c", "spring..2026.-000001", "has space", "ünï", "_x", ".x", "a=b", "a/b", "a*", "a>"} {
+		if got, want := jobs.FinishedKey(id), backfill.RecordKey(id); got != want {
+			t.Errorf("FinishedKey(%q) = %q, RecordKey %q", id, got, want)
+		}
+	}
+}

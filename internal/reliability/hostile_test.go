@@ -105,7 +105,9 @@ func hostileCorpus() []hostile {
 			dlq:  "invalid_target_group"},
 		// The same Nats-Msg-Id again: refused by the stream's duplicate window.
 		{name: "duplicate-msgid", body: up(""), dedupe: "klicktipp-items"},
-		// The same envelope id under two message ids: two jobs, two results.
+		// The same envelope id under two message ids: one job id. The second
+		// is acked as already done (CRMSYNC_FINISHED) unless both ran at
+		// once: one result, or two.
 		{name: "duplicate-id-a", body: []byte(`{"id":"hostile-same-id","kind":"contact.upsert","target":"klicktipp","contacts":[{"email":"same1@example.com"}]}`), items: []string{""}},
 		{name: "duplicate-id-b", body: []byte(`{"id":"hostile-same-id","kind":"contact.upsert","target":"klicktipp","contacts":[{"email":"same2@example.com"}]}`), items: []string{""}},
 	}
@@ -157,6 +159,7 @@ func TestHostileInput(t *testing.T) {
 			}
 		case h.dlq != "":
 			wantDLQ++
+		case h.name == "duplicate-id-b": // may have no result of its own
 		default:
 			wantResults++
 			fig.Items += len(h.items)
@@ -232,8 +235,8 @@ func TestHostileInput(t *testing.T) {
 			}
 			r := rs[0]
 			if strings.HasPrefix(h.name, "duplicate-id-") {
-				if len(rs) != 2 {
-					t.Errorf("two jobs with the same envelope id: %d results, want 2", len(rs))
+				if len(rs) != 1 && len(rs) != 2 {
+					t.Errorf("two jobs with the same envelope id: %d results, want 1 (the second acked as already done) or 2 (both ran at once)", len(rs))
 				}
 			}
 			if len(r.Items) != len(h.items) {

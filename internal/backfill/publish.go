@@ -21,7 +21,7 @@ type Stats struct {
 	Rows       atomic.Int64 // rows read, good and bad (CSV header not counted)
 	Rejected   atomic.Int64 // bad rows
 	Items      atomic.Int64 // good rows, put into jobs
-	Jobs       atomic.Int64 // jobs sent
+	Jobs       atomic.Int64 // jobs built: sent, or not sent as Done
 	Published  atomic.Int64 // jobs the stream stored
 	Duplicates atomic.Int64 // jobs the stream already had (same Nats-Msg-Id within its duplicate window)
 	Done       atomic.Int64 // jobs not sent: they already have a final result (CRMSYNC_FINISHED)
@@ -92,8 +92,8 @@ func Check(ctx context.Context, r Reader, c *Chunker, o Options) error {
 // Publish reads every row of r, packs the good ones into jobs with c and
 // publishes each job asynchronously to its kind's subject with Nats-Msg-Id
 // set to the job id (but a job the worker already finished, per
-// jobs.FinishedBucket, which is counted as Done and not sent), keeping at most o.MaxPending jobs (and
-// o.MaxPendingBytes) awaiting their acks. Every ack is checked: a failed
+// jobs.FinishedBucket, is counted as Done and not sent), keeping at most
+// o.MaxPending jobs (and o.MaxPendingBytes) awaiting their acks. Every ack is checked: a failed
 // publish is retried (same id, so it cannot be stored twice) and after
 // o.Attempts the run stops with a *PublishError. Bad rows go to o.Reject.
 // A broken input stops the run with an *InputError.

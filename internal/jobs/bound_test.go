@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,29 @@ func TestHugeItemStringsAreClippedNotLooped(t *testing.T) {
 	}
 	if len(msgs[0].Data()) > 16<<10 {
 		t.Errorf("result is %d bytes", len(msgs[0].Data()))
+	}
+	awaitCond(t, 10*time.Second, func() bool { return b.count(t, jobs.JobsStream) == 0 })
+}
+
+// A job that must be dead-lettered but whose body leaves no room for the
+// dead letter's headers under the server's max payload is dead-lettered
+// with its body cut to fit (Crmsync-Truncated says how long it was),
+// instead of looping on a dead letter the server refuses.
+func TestDeadLetterTooLargeIsCutToFit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{broker: []brokertest.Option{brokertest.MaxPayload(1 << 20)}})
+	head := `{"id":"huge-dead","kind":"contact.upsert","target":"nope","contacts":[{"email":"a@example.com","fields":{"fieldX":"`
+	tail := `"}}]}`
+	body := head + strings.Repeat("x", 1<<20-100-len(head)-len(tail)) + tail
+	b.publish(t, "crmsync.jobs.contact.upsert", body, "")
+	b.start(t)
+	m := b.collect(t, jobs.DLQStream, 1, 10*time.Second)[0]
+	h := m.Headers()
+	if h.Get(jobs.HeaderTruncated) != strconv.Itoa(len(body)) || !strings.HasPrefix(body, string(m.Data())) || len(m.Data()) < len(body)-4096 {
+		t.Errorf("dead letter: %d of %d bytes, %s %q", len(m.Data()), len(body), jobs.HeaderTruncated, h.Get(jobs.HeaderTruncated))
+	}
+	if !strings.Contains(h.Get(jobs.HeaderError), "target") || h.Get(jobs.HeaderJobID) != "huge-dead" {
+		t.Errorf("headers %v", h)
 	}
 	awaitCond(t, 10*time.Second, func() bool { return b.count(t, jobs.JobsStream) == 0 })
 }

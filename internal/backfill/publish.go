@@ -91,12 +91,13 @@ func Check(ctx context.Context, r Reader, c *Chunker, o Options) error {
 
 // Publish reads every row of r, packs the good ones into jobs with c and
 // publishes each job asynchronously to its kind's subject with Nats-Msg-Id
-// set to the job id (but a job the worker already finished, per
-// jobs.FinishedBucket, is counted as Done and not sent), keeping at most
-// o.MaxPending jobs (and o.MaxPendingBytes) awaiting their acks. Every ack is checked: a failed
-// publish is retried (same id, so it cannot be stored twice) and after
-// o.Attempts the run stops with a *PublishError. Bad rows go to o.Reject.
-// A broken input stops the run with an *InputError.
+// set to the job id, keeping at most o.MaxPending jobs (and
+// o.MaxPendingBytes) awaiting their acks. A job the worker already finished
+// (per jobs.FinishedBucket, looked up a few jobs ahead) is counted as Done
+// and not sent. Every ack is checked: a failed publish is retried (same id,
+// so it cannot be stored twice) and after o.Attempts the run stops with a
+// *PublishError. Bad rows go to o.Reject. A broken input stops the run with
+// an *InputError (the jobs built before it are published).
 func Publish(ctx context.Context, nc *nats.Conn, kind jobs.Kind, r Reader, c *Chunker, o Options) error {
 	o = o.withDefaults()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.MaxPending+1), jetstream.WithPublishAsyncTimeout(o.AckTimeout))
@@ -118,6 +119,10 @@ func Publish(ctx context.Context, nc *nats.Conn, kind jobs.Kind, r Reader, c *Ch
 	var wg sync.WaitGroup
 	wg.Go(func() { p.collect(ctx) })
 	err = scan(ctx, r, c, o, func(j *Job) error { return p.send(ctx, j) })
+	if ferr := p.flush(ctx); err == nil {
+		err = ferr
+	}
+	p.lookups.Wait()
 	close(p.futs)
 	wg.Wait()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -199,18 +204,66 @@ type publisher struct {
 	futs     chan inflight
 	released chan int
 	finished jetstream.KeyValue // nil: no worker has run yet
+	lookups  sync.WaitGroup     // lookups in finished
+	queue    []lookedUp         // jobs being looked up, in order; owned by the sending goroutine
 
 	inFlight, inBytes int // owned by the sending goroutine
 }
 
-// send waits for room, then publishes j asynchronously; a job that already
-// finished is counted and not sent.
+// lookahead is how many jobs are looked up in jobs.FinishedBucket at once,
+// ahead of publishing, so that the lookups' round trips overlap with
+// reading the input.
+const lookahead = 8
+
+// lookedUp is a job waiting for its lookup: done says it already finished.
+type lookedUp struct {
+	j    *Job
+	done chan bool
+}
+
+// send looks j up in the finished bucket (when there is one) and, once
+// lookahead jobs are waiting, publishes or counts the oldest.
 func (p *publisher) send(ctx context.Context, j *Job) error {
-	if p.done(ctx, j.ID) {
+	if p.finished == nil {
+		return p.publish(ctx, j)
+	}
+	done := make(chan bool, 1)
+	p.lookups.Go(func() { done <- p.done(ctx, j.ID) })
+	p.queue = append(p.queue, lookedUp{j: j, done: done})
+	if len(p.queue) < lookahead {
+		return nil
+	}
+	return p.next(ctx)
+}
+
+// next publishes the oldest looked-up job, or counts it as Done.
+func (p *publisher) next(ctx context.Context) error {
+	q := p.queue[0]
+	p.queue = p.queue[1:]
+	if <-q.done {
 		p.st.Jobs.Add(1)
 		p.st.Done.Add(1)
 		return nil
 	}
+	return p.publish(ctx, q.j)
+}
+
+// flush publishes the jobs still being looked up, unless the run was
+// stopped.
+func (p *publisher) flush(ctx context.Context) error {
+	for len(p.queue) > 0 {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if err := p.next(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish waits for room, then publishes j asynchronously.
+func (p *publisher) publish(ctx context.Context, j *Job) error {
 	for p.inFlight >= p.o.MaxPending || (p.inFlight > 0 && p.inBytes+len(j.Data) > p.o.MaxPendingBytes) {
 		select {
 		case n := <-p.released:

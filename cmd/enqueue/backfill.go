@@ -294,7 +294,7 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 	if !wait {
 		return exitCode(code)
 	}
-	if st.Duplicates.Load() > 0 {
+	if st.Duplicates.Load() > 0 || st.Done.Load() > 0 {
 		resultsFrom, dlqFrom = 0, 0 // some results may be from the earlier run
 	}
 	wctx := ctx
@@ -382,6 +382,9 @@ func (m *Main) printPublished(name, id string, st *backfill.Stats, elapsed time.
 	fmt.Fprintf(w, "backfill %s: %s rows read from %s in %s (%s rows/s)\n", id, num(st.Rows.Load()), name, elapsed.Round(time.Millisecond), num(int64(rate)))
 	fmt.Fprintf(w, "  jobs:  %s sent (%s items): %s enqueued, %s already enqueued (duplicates, skipped)\n",
 		num(st.Jobs.Load()), num(st.Items.Load()), num(st.Published.Load()), num(st.Duplicates.Load()))
+	if n := st.Done.Load(); n > 0 {
+		fmt.Fprintf(w, "  already done: %s jobs have a result from an earlier run (not sent again)\n", num(n))
+	}
 	if n := st.Rejected.Load(); n > 0 {
 		fmt.Fprintf(w, "  rejected: %s rows (line and reason in %s)\n", num(n), rejects)
 	}

@@ -25,6 +25,12 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	if err != nil {
 		return nil // ctx done: a clean stop
 	}
+	fkv, err := retry(ctx, m, "finished-jobs bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+		return jobs.EnsureFinished(ctx, js, c.ResultsMaxAge, c.StreamReplicas)
+	})
+	if err != nil {
+		return nil // ctx done: a clean stop
+	}
 	// Retried like the checkpoint bucket: without it every replica would
 	// spend the whole fleet budget on its own until restarted. (On a
 	// cluster, replicas creating buckets at once can get no answer.)
@@ -58,7 +64,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 		Concurrency: c.Concurrency, MaxAttempts: c.MaxAttempts, AckWait: c.AckWait, ShutdownGrace: c.ShutdownGrace,
 		RetryBase: c.RetryBaseDelay, RetryMax: c.RetryMaxDelay, Hold: c.HoldRateLimit,
 		Limits: jobs.Limits{MaxBytes: c.MaxJobBytes, MaxItems: c.MaxJobItems},
-		Logger: m.log, Metrics: m.metrics,
+		Logger: m.log, Metrics: m.metrics, Finished: fkv,
 	})
 	if err != nil {
 		return err

@@ -21,9 +21,10 @@ type Stats struct {
 	Rows       atomic.Int64 // rows read, good and bad (CSV header not counted)
 	Rejected   atomic.Int64 // bad rows
 	Items      atomic.Int64 // good rows, put into jobs
-	Jobs       atomic.Int64 // jobs sent
+	Jobs       atomic.Int64 // jobs built: sent, or not sent as Done
 	Published  atomic.Int64 // jobs the stream stored
 	Duplicates atomic.Int64 // jobs the stream already had (same Nats-Msg-Id within its duplicate window)
+	Done       atomic.Int64 // jobs not sent: they already have a final result (CRMSYNC_FINISHED)
 	Retries    atomic.Int64 // publish attempts repeated after an error
 }
 
@@ -91,17 +92,26 @@ func Check(ctx context.Context, r Reader, c *Chunker, o Options) error {
 // Publish reads every row of r, packs the good ones into jobs with c and
 // publishes each job asynchronously to its kind's subject with Nats-Msg-Id
 // set to the job id, keeping at most o.MaxPending jobs (and
-// o.MaxPendingBytes) awaiting their acks. Every ack is checked: a failed
-// publish is retried (same id, so it cannot be stored twice) and after
-// o.Attempts the run stops with a *PublishError. Bad rows go to o.Reject.
-// A broken input stops the run with an *InputError.
+// o.MaxPendingBytes) awaiting their acks. A job the worker already finished
+// (per jobs.FinishedBucket, looked up a few jobs ahead) is counted as Done
+// and not sent. Every ack is checked: a failed publish is retried (same id,
+// so it cannot be stored twice) and after o.Attempts the run stops with a
+// *PublishError. Bad rows go to o.Reject. A broken input stops the run with
+// an *InputError (the jobs built before it are published).
 func Publish(ctx context.Context, nc *nats.Conn, kind jobs.Kind, r Reader, c *Chunker, o Options) error {
 	o = o.withDefaults()
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(o.MaxPending+1), jetstream.WithPublishAsyncTimeout(o.AckTimeout))
 	if err != nil {
 		return err
 	}
-	p := &publisher{js: js, subject: kind.Subject(), o: o, st: o.Stats,
+	finished, err := js.KeyValue(ctx, jobs.FinishedBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		finished, err = nil, nil // no worker has run here yet: nothing finished
+	}
+	if err != nil {
+		return fmt.Errorf("kv %s: %w", jobs.FinishedBucket, err)
+	}
+	p := &publisher{js: js, subject: kind.Subject(), o: o, st: o.Stats, finished: finished,
 		futs: make(chan inflight, o.MaxPending), released: make(chan int, o.MaxPending)}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -109,6 +119,10 @@ func Publish(ctx context.Context, nc *nats.Conn, kind jobs.Kind, r Reader, c *Ch
 	var wg sync.WaitGroup
 	wg.Go(func() { p.collect(ctx) })
 	err = scan(ctx, r, c, o, func(j *Job) error { return p.send(ctx, j) })
+	if ferr := p.flush(ctx); err == nil {
+		err = ferr
+	}
+	p.lookups.Wait()
 	close(p.futs)
 	wg.Wait()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
@@ -189,12 +203,67 @@ type publisher struct {
 	cancel   context.CancelCauseFunc
 	futs     chan inflight
 	released chan int
+	finished jetstream.KeyValue // nil: no worker has run yet
+	lookups  sync.WaitGroup     // lookups in finished
+	queue    []lookedUp         // jobs being looked up, in order; owned by the sending goroutine
 
 	inFlight, inBytes int // owned by the sending goroutine
 }
 
-// send waits for room, then publishes j asynchronously.
+// lookahead is how many jobs are looked up in jobs.FinishedBucket at once,
+// ahead of publishing, so that the lookups' round trips overlap with
+// reading the input.
+const lookahead = 8
+
+// lookedUp is a job waiting for its lookup: done says it already finished.
+type lookedUp struct {
+	j    *Job
+	done chan bool
+}
+
+// send looks j up in the finished bucket (when there is one) and, once
+// lookahead jobs are waiting, publishes or counts the oldest.
 func (p *publisher) send(ctx context.Context, j *Job) error {
+	if p.finished == nil {
+		return p.publish(ctx, j)
+	}
+	done := make(chan bool, 1)
+	p.lookups.Go(func() { done <- p.done(ctx, j.ID) })
+	p.queue = append(p.queue, lookedUp{j: j, done: done})
+	if len(p.queue) < lookahead {
+		return nil
+	}
+	return p.next(ctx)
+}
+
+// next publishes the oldest looked-up job, or counts it as Done.
+func (p *publisher) next(ctx context.Context) error {
+	q := p.queue[0]
+	p.queue = p.queue[1:]
+	if <-q.done {
+		p.st.Jobs.Add(1)
+		p.st.Done.Add(1)
+		return nil
+	}
+	return p.publish(ctx, q.j)
+}
+
+// flush publishes the jobs still being looked up, unless the run was
+// stopped.
+func (p *publisher) flush(ctx context.Context) error {
+	for len(p.queue) > 0 {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if err := p.next(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish waits for room, then publishes j asynchronously.
+func (p *publisher) publish(ctx context.Context, j *Job) error {
 	for p.inFlight >= p.o.MaxPending || (p.inFlight > 0 && p.inBytes+len(j.Data) > p.o.MaxPendingBytes) {
 		select {
 		case n := <-p.released:
@@ -214,6 +283,19 @@ func (p *publisher) send(ctx context.Context, j *Job) error {
 	p.inBytes += len(j.Data)
 	p.futs <- inflight{fut: fut, msg: msg, id: j.ID}
 	return nil
+}
+
+// done reports whether job id already has a final result. One KV get per
+// job; when the bucket cannot be read, the job is sent (the worker checks
+// again before it runs it).
+func (p *publisher) done(ctx context.Context, id string) bool {
+	if p.finished == nil {
+		return false
+	}
+	gctx, cancel := context.WithTimeout(ctx, p.o.AckTimeout)
+	defer cancel()
+	f, err := jobs.LookUpFinished(gctx, p.finished, id)
+	return err == nil && f.Skips(id)
 }
 
 // collect checks the acks in order, retrying failed publishes.

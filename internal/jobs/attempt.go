@@ -32,7 +32,7 @@ func newAttempt(job *Job, done map[int]ItemResult, hold time.Duration, log *slog
 	items := make(map[int]ItemResult, job.Items())
 	for i, r := range done {
 		if i >= 0 && i < job.Items() {
-			items[i] = r
+			items[i] = r.bounded() // a checkpoint from an older version may hold more
 		}
 	}
 	return &Attempt{Log: log, job: job, hold: hold, items: items}
@@ -68,7 +68,7 @@ func (a *Attempt) Succeed(i int, r ItemResult) {
 // Fail records that item i failed for good with err (an API validation
 // answer, a malformed email); the job goes on.
 func (a *Attempt) Fail(i int, err error) {
-	a.record(i, ItemResult{Email: a.job.ItemEmail(i), Error: truncate(err.Error(), 500)})
+	a.record(i, ItemResult{Email: a.job.ItemEmail(i), Error: err.Error()})
 }
 
 // Record records a complete outcome for item i (ClickyID's validation).
@@ -77,7 +77,9 @@ func (a *Attempt) Record(i int, r ItemResult) {
 	a.record(i, r)
 }
 
+// record keeps r, its strings clipped (see ItemResult.bounded).
 func (a *Attempt) record(i int, r ItemResult) {
+	r = r.bounded()
 	a.mu.Lock()
 	if _, again := a.items[i]; !again {
 		a.m.ItemFinished(string(a.job.Kind), r.OK)
@@ -117,7 +119,7 @@ func (a *Attempt) results(missing string) []ItemResult {
 	for i := range out {
 		r, ok := a.items[i]
 		if !ok {
-			r = ItemResult{Email: a.job.ItemEmail(i), Error: missing}
+			r = ItemResult{Email: a.job.ItemEmail(i), Error: missing}.bounded()
 		}
 		out[i] = r
 	}

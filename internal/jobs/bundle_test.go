@@ -41,18 +41,23 @@ type bundle struct {
 	partner bool
 	noKV    bool
 	cancel  context.CancelFunc
-	done    chan error
+
+	noFinished bool
+	done       chan error
 }
 
 type opts struct {
 	partner bool
 	noKV    bool // run without a checkpoint bucket
 	cfg     jobs.Config
+
+	noFinished bool // run without the bucket of finished jobs
+	broker     []brokertest.Option
 }
 
 func setup(t testing.TB, o opts) *bundle {
 	t.Helper()
-	b := &bundle{srv: brokertest.Start(t), partner: o.partner, noKV: o.noKV}
+	b := &bundle{srv: brokertest.Start(t, o.broker...), partner: o.partner, noKV: o.noKV, noFinished: o.noFinished}
 	b.nc, b.js = b.srv.Connect(t)
 	b.kt = klicktipptest.NewServer()
 	b.kl = klipytest.NewServer()
@@ -139,7 +144,13 @@ func (b *bundle) startWith(t testing.TB, router jobs.Router) {
 	if b.noKV {
 		kv = nil
 	}
-	r, err := jobs.NewRunner(b.js, b.cons, kv, router, b.cfg)
+	cfg := b.cfg
+	if !b.noFinished {
+		if cfg.Finished, err = jobs.EnsureFinished(ctx, b.js, time.Hour, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := jobs.NewRunner(b.js, b.cons, kv, router, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,9 @@ type checkpoint struct {
 	// so a job that finishes on its first delivery without ever saving
 	// costs no KV round trip at all.
 	stored bool
+	// short is true once it was stored without its items (too large);
+	// logged once.
+	short bool
 }
 
 func checkpointKey(streamSeq uint64) string { return "msg-" + strconv.FormatUint(streamSeq, 10) }
@@ -82,16 +85,27 @@ func loadCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) (*ch
 	return cp, nil
 }
 
-func saveCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64, cp *checkpoint) error {
+// saveCheckpoint stores cp under its message's key. When its JSON is
+// larger than limit bytes it stores cp without its items and reports
+// short: the attempt counts are what must never be lost.
+func saveCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64, cp *checkpoint, limit int) (short bool, err error) {
 	if kv == nil {
-		return nil
+		return false, nil
 	}
 	b, err := json.Marshal(cp)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if len(b) > limit {
+		c := *cp
+		c.Items = nil
+		if b, err = json.Marshal(&c); err != nil {
+			return true, err
+		}
+		short = true
 	}
 	_, err = kv.Put(ctx, checkpointKey(seq), b)
-	return err
+	return short, err
 }
 
 func deleteCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) error {

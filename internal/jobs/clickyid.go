@@ -17,9 +17,10 @@ type ClickyIDValidate struct {
 
 var _ Handler = (*ClickyIDValidate)(nil)
 
-// Handle validates the pending emails. A 400 for a whole call (an unknown
-// target group, say) fails every remaining email with that reason without
-// spending more of the hourly budget on calls that cannot succeed.
+// Handle validates the pending emails. A 4xx for a whole call (an unknown
+// target group or offer, a missing scope) dead-letters the job with the
+// API's reason at once, without spending more of the hourly budget on calls
+// that cannot succeed; the emails validated before it stay in the result.
 func (h *ClickyIDValidate) Handle(ctx context.Context, job *Job, a *Attempt) error {
 	pending := a.Pending()
 	for start := 0; start < len(pending); start += clickyid.MaxBulk {
@@ -38,10 +39,12 @@ func (h *ClickyIDValidate) Handle(ctx context.Context, job *Job, a *Attempt) err
 			return verr
 		})
 		if ItemFailure(err) {
-			for _, i := range pending[start:] {
-				a.Fail(i, err)
-			}
-			return nil
+			// ClickyID reports each email's problem inside its 200
+			// answer; a 400 or 422 refuses the request itself (an
+			// unknown target group or offer, a bad mode), the same for
+			// every email: dead-letter the job with the API's reason, to
+			// be replayed once the job is fixed.
+			return Permanent(err)
 		}
 		if err != nil {
 			return JobError(err)

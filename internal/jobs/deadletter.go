@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -48,7 +49,45 @@ func deadLetter(ctx context.Context, js jetstream.JetStream, msg jetstream.Msg, 
 	h.Set(HeaderOriginalSubject, msg.Subject())
 	h.Set(HeaderDeadLetteredTime, time.Now().UTC().Format(time.RFC3339))
 	_, err := js.PublishMsg(ctx, &nats.Msg{Subject: DeadLetterSubject(kind), Header: h, Data: msg.Data()})
+	if errors.Is(err, nats.ErrMaxPayload) {
+		// The body with the headers added is more than the server takes:
+		// dead-letter what fits rather than loop on it.
+		_, err = js.PublishMsg(ctx, fitted(js, msg, DeadLetterSubject(kind), h))
+	}
 	return err
+}
+
+// HeaderTruncated on a dead letter says its body was cut to fit the
+// server's max payload, and how many bytes the original had.
+const HeaderTruncated = "Crmsync-Truncated"
+
+// fitted is the dead letter with the contract headers only (the reason at
+// 200 bytes) and the body cut to what the connection's max payload leaves,
+// marked with HeaderTruncated.
+func fitted(js jetstream.JetStream, msg jetstream.Msg, subject string, full nats.Header) *nats.Msg {
+	h := nats.Header{}
+	for _, k := range []string{HeaderMsgID, HeaderJobID, HeaderAttempts, HeaderOriginalSubject, HeaderOriginalMsgID, HeaderDeadLetteredTime} {
+		if v := full.Get(k); v != "" {
+			h.Set(k, v)
+		}
+	}
+	h.Set(HeaderError, truncate(full.Get(HeaderError), 200))
+	data := msg.Data()
+	h.Set(HeaderTruncated, strconv.Itoa(len(data)))
+	limit := 1 << 20
+	if nc := js.Conn(); nc != nil && nc.MaxPayload() > 0 {
+		limit = int(nc.MaxPayload())
+	}
+	room := limit - 64 // the header block's framing
+	for k, vs := range h {
+		for _, v := range vs {
+			room -= len(k) + len(v) + 4
+		}
+	}
+	if room < len(data) {
+		data = data[:max(room, 0)]
+	}
+	return &nats.Msg{Subject: subject, Header: h, Data: data}
 }
 
 // oneLine makes a header-safe single line of at most 1,000 bytes.

@@ -35,7 +35,9 @@ const logoutTimeout = 30 * time.Second
 
 // Handle upserts the pending contacts: resolve tag names once, then per
 // contact POST /subscriber (with the list, the fields and the first tag) and
-// POST /subscriber/tag for further tags; records the subscriber id.
+// POST /subscriber/tag for further tags; records the subscriber id. A 4xx
+// about one contact fails that contact; an unknown list id that every
+// contact of the job names dead-letters the job with KlickTipp's reason.
 func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err error) {
 	pending := a.Pending()
 	if len(pending) == 0 {
@@ -64,6 +66,7 @@ func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err
 	if err != nil {
 		return err
 	}
+	list := sharedList(job.Contacts)
 	for _, i := range pending {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -90,6 +93,9 @@ func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err
 		switch {
 		case err == nil:
 			a.Succeed(i, ItemResult{SubscriberID: strconv.FormatInt(sub.ID, 10)})
+		case list != 0 && klicktipp.IsListNotFound(err):
+			// Every contact names this list: no item can succeed.
+			return Permanent(fmt.Errorf("listid %d, named by every contact: %w", list, err))
 		case ItemFailure(err):
 			a.Fail(i, err)
 		default:
@@ -198,4 +204,19 @@ func tagIDs(refs []TagRef, names map[string]int64) ([]int64, error) {
 		}
 	}
 	return ids, nil
+}
+
+// sharedList returns the list id every contact names, or 0 when they name
+// different lists or none.
+func sharedList(cs []Contact) int64 {
+	if len(cs) == 0 {
+		return 0
+	}
+	id := cs[0].ListID
+	for _, c := range cs[1:] {
+		if c.ListID != id {
+			return 0
+		}
+	}
+	return id
 }

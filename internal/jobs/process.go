@@ -35,6 +35,9 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		if id == "" {
 			id = jobID(nil, msg, seq)
 		}
+		if r.alreadyFinished(ctx, msg, seq, meta.NumDelivered, inv.Kind, id, log.With("job", id)) {
+			return
+		}
 		log.Warn("invalid job; dead-lettering", "job", id, "reason", inv.Reason)
 		if r.deadLetter(ctx, msg, seq, inv.Kind, id, inv.Reason, 0, log) && inv.Kind.valid() {
 			// Its kind is known, so its publisher may be waiting for a result.
@@ -43,6 +46,8 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 			res.finish()
 			if err := r.publishResult(ctx, res, seq); err != nil {
 				log.Warn("dead-lettered, but cannot publish its result", "err", err)
+			} else {
+				r.markFinished(res, msg, seq, log)
 			}
 		}
 		r.count(inv.Kind, "dead_lettered", start)
@@ -52,6 +57,9 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	log = log.With("job", job.ID, "kind", job.Kind, "account", job.Account)
 	if job.Target != "" {
 		log = log.With("target", job.Target)
+	}
+	if r.alreadyFinished(ctx, msg, seq, meta.NumDelivered, job.Kind, job.ID, log) {
+		return
 	}
 
 	// A first delivery has no checkpoint: skip the KV round trip.
@@ -113,11 +121,27 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	case outcomeDone:
 		res := r.result(job, cp, a, "")
 		if err := r.publishResult(ctx, res, seq); err != nil {
-			log.Error("cannot publish result; job will be redelivered", "err", err)
+			// A failed attempt like any other (the result too large, the
+			// stream refusing it, the server away): counted, so that what
+			// can never be published ends in the dead-letter stream
+			// instead of looping.
+			cp.Failures++
+			cp.LastError = oneLine("publishing the result: " + err.Error())
+			if cp.Failures >= r.cfg.MaxAttempts {
+				reason := fmt.Sprintf("gave up after %d failed attempts: cannot publish the result: %v", cp.Failures, err)
+				log.Error("cannot publish the result, too often; dead-lettering", "attempts", cp.Failures, "err", err)
+				r.finishDead(ctx, msg, seq, job, cp, a, reason, cp.Failures, log)
+				r.count(job.Kind, "dead_lettered", start)
+				return
+			}
+			d := r.backoff(cp.Failures)
+			log.Error("cannot publish result; job will be redelivered", "err", err, "attempt", cp.Failures, "max_attempts", r.cfg.MaxAttempts, "retry_in", d.Round(time.Millisecond))
 			r.saveCheckpoint(cp, seq, log)
-			_ = msg.NakWithDelay(r.backoff(1))
+			_ = msg.NakWithDelay(d)
+			r.retried(job.Kind, "transient", start)
 			return
 		}
+		r.markFinished(res, msg, seq, log)
 		r.ack(msg, seq, cp, log)
 		r.count(job.Kind, res.Status, start)
 		log.Info("job finished", "status", res.Status, "succeeded", res.Counts.Succeeded, "failed", res.Counts.Failed, "attempt", cp.Attempts, "took", time.Since(start).Round(time.Millisecond))
@@ -135,7 +159,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 			cp.Failures = 0
 		}
 		cp.Failures++
-		cp.LastError = herr.Error()
+		cp.LastError = oneLine(herr.Error())
 		if cp.Failures >= r.cfg.MaxAttempts {
 			reason := fmt.Sprintf("gave up after %d failed attempts: %v", cp.Failures, herr)
 			log.Error("job failed too often; dead-lettering", "attempts", cp.Failures, "err", herr)
@@ -179,6 +203,7 @@ func (r *Runner) run(ctx context.Context, h Handler, job *Job, a *Attempt, msg j
 					if r.saveCheckpoint(&c, seq, a.Log) {
 						cp.stored = true // read by process only after this goroutine ends
 					}
+					cp.short = c.short
 				}
 			}
 		}

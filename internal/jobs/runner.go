@@ -30,6 +30,11 @@ type Config struct {
 	CheckpointEvery time.Duration
 	Logger          *slog.Logger     // default slog.Default()
 	Metrics         *metrics.Metrics // may be nil
+
+	// Finished is the bucket from EnsureFinished: a job whose id has a
+	// final result is acked without running again. Nil leaves that to the
+	// broker's duplicate window.
+	Finished jetstream.KeyValue
 }
 
 func (c Config) withDefaults() Config {

@@ -334,7 +334,7 @@ func TestRateLimitStormNeverDeadLetters(t *testing.T) {
 	b.kl.SetRateLimit(apistest.RateLimit{Limit: 2, Window: 2 * time.Second, Headers: true, RetryAfter: true})
 	b.publish(t, "crmsync.jobs.contact.upsert", upsert("storm", "klipy", contacts("rl", 6)), "")
 	b.start(t)
-	r := b.results(t, 1, 60*time.Second)[0]
+	r := b.resultResuming(t, b.kl, "PUT", "/people", 60*time.Second)
 	if r.Status != jobs.StatusSucceeded || b.count(t, jobs.DLQStream) != 0 {
 		t.Fatalf("result %+v, dead letters %d", r, b.count(t, jobs.DLQStream))
 	}
@@ -438,7 +438,7 @@ func TestRateLimitHandBackLogsOut(t *testing.T) {
 	h := &jobs.KlickTippUpsert{Client: kt, CreateTags: true}
 	b.publish(t, "crmsync.jobs.contact.upsert", upsert("rl-logout", "klicktipp", contacts("rl", 6)), "")
 	b.startWith(t, jobs.RouterFunc(func(*jobs.Job) (jobs.Handler, error) { return h, nil }))
-	r := b.results(t, 1, 60*time.Second)[0]
+	r := b.resultResuming(t, b.kt, "POST", "/subscriber", 60*time.Second)
 	if r.Status != jobs.StatusSucceeded {
 		t.Fatalf("result %+v", r)
 	}

@@ -45,8 +45,20 @@ func (r *Runner) finishDead(ctx context.Context, msg jetstream.Msg, seq uint64, 
 	if !r.deadLetter(ctx, msg, seq, job.Kind, job.ID, reason, attempts, log) {
 		return
 	}
-	if err := r.publishResult(ctx, r.result(job, cp, a, reason), seq); err != nil {
+	res := r.result(job, cp, a, reason)
+	err := r.publishResult(ctx, res, seq)
+	if err != nil && len(res.Items) > 0 {
+		// What can never fit: the counts and the reason, without items.
+		log.Warn("cannot publish the dead-lettered job's result; publishing it without its items", "err", err)
+		short := *res
+		short.Items = []ItemResult{}
+		short.Error = oneLine(reason + " (the items are left out of this result: it could not be published with them)")
+		res, err = &short, r.publishResult(ctx, &short, seq)
+	}
+	if err != nil {
 		log.Warn("dead-lettered, but cannot publish its result", "err", err)
+	} else {
+		r.markFinished(res, msg, seq, log)
 	}
 	if cp.stored {
 		r.dropCheckpoint(seq, log)
@@ -89,11 +101,18 @@ func (r *Runner) ack(msg jetstream.Msg, seq uint64, cp *checkpoint, log *slog.Lo
 	}
 }
 
-// saveCheckpoint stores cp and reports whether it was stored.
+// saveCheckpoint stores cp and reports whether it was stored. A checkpoint
+// too large for the server is stored without its items (a redelivery
+// redoes them; upserts are idempotent), so the attempt counts survive.
 func (r *Runner) saveCheckpoint(cp *checkpoint, seq uint64, log *slog.Logger) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
-	if err := saveCheckpoint(ctx, r.kv, seq, cp); err != nil {
+	short, err := saveCheckpoint(ctx, r.kv, seq, cp, r.maxMsg)
+	if short && !cp.short {
+		cp.short = true
+		log.Warn("checkpoint too large for the server; saved without its items (a redelivery redoes them)", "items", len(cp.Items), "max_bytes", r.maxMsg)
+	}
+	if err != nil {
 		log.Warn("cannot save checkpoint; a redelivery redoes these items (upserts are idempotent)", "err", err)
 		return false
 	}

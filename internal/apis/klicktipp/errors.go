@@ -3,6 +3,7 @@ package klicktipp
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -231,4 +232,11 @@ func parseErrorBody(body []byte) (msgs []string, code int64, sub string, isCode 
 		return msgs, code, sub, isCode
 	}
 	return nil, 0, "", false
+}
+
+// IsListNotFound reports whether err is KlickTipp's 406 error 402: the
+// opt-in list a request named (listid) does not exist.
+func IsListNotFound(err error) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.API == "klicktipp" && e.Status == http.StatusNotAcceptable && e.Code == "402"
 }

@@ -21,17 +21,25 @@ type Server struct {
 	StoreDir string
 
 	t    testing.TB
+	opts []Option
 	mu   sync.Mutex
 	srv  *server.Server
 	port int
 }
 
+// Option changes the server's options before it starts (and restarts).
+type Option func(*server.Options)
+
+// MaxPayload sets the server's max payload; the default here is 16 MiB,
+// NATS's own default is 1 MiB.
+func MaxPayload(n int32) Option { return func(o *server.Options) { o.MaxPayload = n } }
+
 // Start starts a JetStream server for t on 127.0.0.1 with a random port and
-// a temp store dir. It is shut down when the test ends, before the store dir
-// is removed.
-func Start(t testing.TB) *Server {
+// a temp store dir, changed by opts. It is shut down when the test ends,
+// before the store dir is removed.
+func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{StoreDir: t.TempDir(), t: t, port: -1}
+	s := &Server{StoreDir: t.TempDir(), t: t, port: -1, opts: opts}
 	s.start()
 	t.Cleanup(s.Shutdown)
 	return s
@@ -42,6 +50,9 @@ func (s *Server) start() {
 	opts := &server.Options{
 		Host: "127.0.0.1", Port: s.port, JetStream: true, StoreDir: s.StoreDir,
 		NoSigs: true, NoLog: true, MaxPayload: 16 << 20,
+	}
+	for _, o := range s.opts {
+		o(opts)
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

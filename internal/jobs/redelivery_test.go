@@ -1,0 +1,134 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"crmsync/internal/jobs"
+)
+
+// lossyConsumer loses the first ack of every message (as if the ack never
+// reached the server), so each message is delivered again after the ack
+// wait, after its result was published.
+type lossyConsumer struct {
+	jetstream.Consumer
+	mu   sync.Mutex
+	lost map[uint64]bool // stream sequences whose ack was lost
+}
+
+func (c *lossyConsumer) Fetch(n int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
+	batch, err := c.Consumer.Fetch(n, opts...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan jetstream.Msg)
+	lb := &lossyBatch{MessageBatch: batch, msgs: out}
+	go func() {
+		defer close(out)
+		for m := range batch.Messages() {
+			out <- &lossyMsg{Msg: m, c: c}
+		}
+	}()
+	return lb, nil
+}
+
+func (c *lossyConsumer) losses() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.lost)
+}
+
+type lossyBatch struct {
+	jetstream.MessageBatch
+	msgs chan jetstream.Msg
+}
+
+func (b *lossyBatch) Messages() <-chan jetstream.Msg { return b.msgs }
+
+type lossyMsg struct {
+	jetstream.Msg
+	c *lossyConsumer
+}
+
+var errAckLost = errors.New("ack lost (test)")
+
+func (m *lossyMsg) lose() bool {
+	meta, err := m.Metadata()
+	if err != nil {
+		return false
+	}
+	m.c.mu.Lock()
+	defer m.c.mu.Unlock()
+	if m.c.lost[meta.Sequence.Stream] {
+		return false
+	}
+	m.c.lost[meta.Sequence.Stream] = true
+	return true
+}
+
+func (m *lossyMsg) Ack() error {
+	if m.lose() {
+		return errAckLost
+	}
+	return m.Msg.Ack()
+}
+
+func (m *lossyMsg) DoubleAck(ctx context.Context) error {
+	if m.lose() {
+		return errAckLost
+	}
+	return m.Msg.DoubleAck(ctx)
+}
+
+// A job delivered again after its result was published (its ack lost)
+// publishes no second result: the result's Nats-Msg-Id is derived from the
+// job ("result:<job id>:<stream seq>"), so the results stream drops the
+// repeat. Run without CRMSYNC_FINISHED, which would skip the job before it
+// got that far, to test the broker's layer of dedupe on its own.
+func TestRedeliveredJobPublishesOneResult(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{noFinished: true, cfg: jobs.Config{AckWait: time.Second}})
+	lossy := &lossyConsumer{Consumer: b.cons, lost: map[uint64]bool{}}
+	b.cons = lossy
+	b.publish(t, "crmsync.jobs.contact.upsert", upsert("twice", "klipy", contacts("tw", 2)), "twice")
+	b.start(t)
+	awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
+	b.stop(t)
+	if n := b.kl.Count("PUT", "/people"); n != 4 {
+		t.Errorf("PUT /people %d times, want 4: the job ran twice (the redelivery the test needs)", n)
+	}
+	msgs := b.collect(t, jobs.ResultsStream, 1, 5*time.Second)
+	if n := b.count(t, jobs.ResultsStream); n != 1 {
+		t.Errorf("%d results for one job delivered twice, want 1", n)
+	}
+	if id, want := msgs[0].Headers().Get(jobs.HeaderMsgID), "result:twice:1"; id != want {
+		t.Errorf("result %s = %q, want %q", jobs.HeaderMsgID, id, want)
+	}
+	if id := msgs[0].Headers().Get(jobs.HeaderJobID); id != "twice" {
+		t.Errorf("result %s = %q", jobs.HeaderJobID, id)
+	}
+}
+
+// With CRMSYNC_FINISHED, the same redelivery is acked without running the
+// job again: no API call, no second result.
+func TestRedeliveredFinishedJobIsNotRunAgain(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{cfg: jobs.Config{AckWait: time.Second}})
+	lossy := &lossyConsumer{Consumer: b.cons, lost: map[uint64]bool{}}
+	b.cons = lossy
+	b.publish(t, "crmsync.jobs.contact.upsert", upsert("once", "klipy", contacts("on", 2)), "once")
+	b.start(t)
+	awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
+	b.stop(t)
+	if n := b.kl.Count("PUT", "/people"); n != 2 {
+		t.Errorf("PUT /people %d times, want 2: the finished job ran again on its redelivery", n)
+	}
+	if n := b.count(t, jobs.ResultsStream); n != 1 {
+		t.Errorf("%d results, want 1", n)
+	}
+}

@@ -176,7 +176,17 @@ func TestUnreachableNATSURLIsNamed(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("Run ended: %v", err)
 	}
-	body := awaitStatus(t, "http://"+httpAddr+"/readyz", 503)
+	// Until the first dial has failed, /readyz says it is not connected yet;
+	// wait for the answer that follows the failure.
+	var body string
+	readyDeadline := time.After(10 * time.Second)
+	for body = awaitStatus(t, "http://"+httpAddr+"/readyz", 503); !strings.Contains(body, "never reached"); body = awaitStatus(t, "http://"+httpAddr+"/readyz", 503) {
+		select {
+		case <-readyDeadline:
+			t.Fatalf("/readyz never said the URL was never reached: %q", body)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 	if !strings.Contains(body, addr) || !strings.Contains(body, "never reached") || strings.Contains(body, "RECONNECTING") || strings.Contains(body, "canary") {
 		t.Errorf("/readyz = %q, want the URL (redacted) and 'never reached'", body)
 	}

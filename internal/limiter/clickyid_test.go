@@ -71,7 +71,7 @@ func TestClickyIDFake(t *testing.T) {
 			}
 		})
 	}
-	p.Wait()
+	waitFor(t, p.Wait, "callers to stop")
 
 	// Requests already on the wire when the first 429 came back (the 4
 	// callers send concurrently) cannot have known of it.

@@ -113,7 +113,11 @@ func eventually(t *testing.T, what string, cond func() bool) time.Duration {
 		if time.Since(begin) > 10*time.Second {
 			t.Fatalf("%s: not within 10s", what)
 		}
-		<-tick.C
+		select {
+		case <-tick.C:
+		case <-time.After(recvTimeout):
+			t.Fatalf("%s: ticker stopped", what)
+		}
 	}
 	return time.Since(begin)
 }
@@ -177,7 +181,7 @@ func TestKVPairSharesOneBudget(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	waitFor(t, wg.Wait, "waiters to stop")
 	// One budget: burst + rate*window, and one more for timing at the edges.
 	// Two separate budgets would allow about twice that.
 	got, limit := grants.Load(), int64(burst+rate*window.Seconds()+1)

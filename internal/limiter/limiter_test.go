@@ -198,9 +198,37 @@ func TestWaitReturnsBlockedErrorBeyondMaxWait(t *testing.T) {
 	done := goWait(b.lim, context.Background())
 	awaitTimer(t, b.clock)
 	b.clock.Advance(30 * time.Second)
-	if err := <-done; err != nil {
+	if err := recv(t, done, "Wait"); err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
+}
+
+// recvTimeout bounds every wait on a channel in these tests, so a limiter
+// bug fails the test with a message instead of hanging the package.
+const recvTimeout = 10 * time.Second
+
+// recv returns the next value from ch, failing the test if none arrives
+// within recvTimeout.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(recvTimeout):
+		t.Fatalf("%s: nothing within %s", what, recvTimeout)
+		var zero T
+		return zero
+	}
+}
+
+// waitFor runs wait (a WaitGroup's or pool's Wait) and fails the test if it
+// does not return within recvTimeout: a Wait that ignores its context must
+// not hang the package.
+func waitFor(t *testing.T, wait func(), what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	recv(t, done, what)
 }
 
 func goWait(l *limiter.Limiter, ctx context.Context) <-chan error {
@@ -233,7 +261,7 @@ func TestWaitHonoursBlockThenGoes(t *testing.T) {
 	}
 	awaitTimer(t, b.clock)
 	b.clock.Advance(time.Second)
-	if err := <-done; err != nil {
+	if err := recv(t, done, "Wait"); err != nil {
 		t.Fatalf("Wait = %v", err)
 	}
 	if got := histCount(t, b.m, "clickyid"); got != 1 {
@@ -249,7 +277,7 @@ func TestWaitCancelled(t *testing.T) {
 	done := goWait(b.lim, ctx)
 	awaitTimer(t, b.clock)
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
+	if err := recv(t, done, "Wait after cancel"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Wait = %v, want context.Canceled", err)
 	}
 }
@@ -264,7 +292,7 @@ func TestWaitGivesUpWhenABlockArrives(t *testing.T) {
 	awaitTimer(t, b.clock)
 	b.lim.Observe(429, hdr("Retry-After", "120"))
 	var be *limiter.BlockedError
-	if err := <-done; !errors.As(err, &be) || be.Wait != 120*time.Second {
+	if err := recv(t, done, "Wait once a block arrives"); !errors.As(err, &be) || be.Wait != 120*time.Second {
 		t.Fatalf("Wait = %v, want a 2m *BlockedError without the clock moving", err)
 	}
 }
@@ -293,7 +321,7 @@ func TestRateAndBurst(t *testing.T) {
 		t.Fatalf("Delay() = %v after waiting it out", d)
 	}
 	done := goWait(b.lim, ctx)
-	if err := <-done; err != nil {
+	if err := recv(t, done, "Wait"); err != nil {
 		t.Fatal(err)
 	}
 }

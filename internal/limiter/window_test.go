@@ -152,7 +152,7 @@ func TestFixedWindowAPI(t *testing.T) {
 	case <-ctx.Done():
 	}
 	cancel()
-	wg.Wait()
+	waitFor(t, wg.Wait, "callers to stop")
 	if t.Failed() {
 		return
 	}

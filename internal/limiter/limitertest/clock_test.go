@@ -27,7 +27,7 @@ func TestClock(t *testing.T) {
 		t.Fatalf("AwaitPending: %v, Pending %d", err, c.Pending())
 	}
 	c.Advance(time.Second)
-	if got := <-early; !got.Equal(t0.Add(time.Second)) {
+	if got := recv(t, early); !got.Equal(t0.Add(time.Second)) {
 		t.Fatalf("early fired at %v", got)
 	}
 	select {
@@ -36,8 +36,21 @@ func TestClock(t *testing.T) {
 	default:
 	}
 	c.Advance(time.Second)
-	<-late
+	recv(t, late)
 	if c.Pending() != 0 || !c.Now().Equal(t0.Add(2*time.Second)) {
 		t.Fatalf("Pending %d, Now %v", c.Pending(), c.Now())
+	}
+}
+
+// recv fails the test when ch has nothing within 5s (Advance is synchronous,
+// so a due timer has fired by then).
+func recv(t *testing.T, ch <-chan time.Time) time.Time {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("timer did not fire")
+		return time.Time{}
 	}
 }

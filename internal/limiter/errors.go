@@ -17,6 +17,7 @@ const (
 	CauseRemainingZero = "remaining_zero" // X-RateLimit-Remaining: 0
 	CausePacing        = "pacing"         // spreading the rest of the API's window (X-RateLimit-Remaining/-Reset)
 	CauseRate          = "rate"           // the configured rate and burst
+	CauseLive          = "live"           // a backfill request behind live ones of the credential
 )
 
 // ErrClosed is returned by Registry.For after the Registry was closed.

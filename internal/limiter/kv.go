@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,32 +42,38 @@ func EnsureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (je
 	return kv, nil
 }
 
+// kvSkew is the clock skew between replicas (and the API) tolerated in
+// values read from KV before they count as out of bounds.
+const kvSkew = 5 * time.Second
+
+// liveMargin is how long past the moment a waiting live request expects its
+// token the fleet's backfill requests keep holding off (the time it takes
+// the live replica to wake and write its grant).
+const liveMargin = 50 * time.Millisecond
+
+// leaseTTL is how long tokens taken from the fleet bucket in one grant for
+// this process's other waiters stay usable; unused ones are dropped.
+const leaseTTL = 50 * time.Millisecond
+
 // shared keeps a Limiter's state in one KV key, "<api>.<credential hash>":
-// grants advance it by compare-and-set, observations join into it, and a
-// watch joins everyone else's writes into the local state.
+// grants advance it by compare-and-set, observations join into it, and the
+// link's watch joins everyone else's writes into the local state.
 type shared struct {
-	l       *Limiter
-	kv      jetstream.KeyValue
-	key     string
-	timeout time.Duration
-	retry   time.Duration   // wall time between KV attempts after a failure
-	ctx     context.Context // ends on close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	l   *Limiter
+	k   *link
+	key string
+	own bool // the link serves this limiter alone and closes with it
 
 	// Guarded by l.mu.
-	remote   state  // the value at rev, as last read or written
-	rev      uint64 // 0: key not known to exist
-	degraded bool
-	retryAt  time.Time // wall time; KV is tried again after it
-	closed   bool
+	remote state  // the value at rev, as last read or written (bounded)
+	rev    uint64 // 0: key not known to exist
+	repair bool   // the value at rev was out of bounds: overwrite it
+	closed bool
 }
 
-func newShared(l *Limiter, kv jetstream.KeyValue, key string, timeout, retry time.Duration) *shared {
-	s := &shared{l: l, kv: kv, key: key, timeout: timeout, retry: retry}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(1)
-	go s.watch()
+func newShared(l *Limiter, k *link, key string, own bool) *shared {
+	s := &shared{l: l, k: k, key: key, own: own}
+	k.subscribe(s)
 	return s
 }
 
@@ -80,29 +85,40 @@ func (s *shared) active() bool {
 
 // activeLocked reports whether KV is to be used now. l.mu is held.
 func (s *shared) activeLocked() bool {
-	return !s.closed && (!s.degraded || time.Now().After(s.retryAt))
+	return !s.closed && s.k.active()
 }
 
 // behindLocked reports whether KV is in use and lacks something this
-// process knows (a block or pacing seen here, or seen while KV was down).
-// l.mu is held.
+// process knows (a block or pacing seen here, or seen while KV was down), or
+// holds a value out of bounds. l.mu is held.
 func (s *shared) behindLocked() bool {
-	return s.activeLocked() && join(s.remote, s.l.st) != s.remote
+	return s.activeLocked() && (s.repair || join(s.remote, s.l.st) != s.remote)
 }
 
-// acquire takes a slot from the shared state by compare-and-set. done is
-// false when KV failed and the caller should fall back to local limiting.
-func (s *shared) acquire(ctx context.Context) (g grant, err error, done bool) {
+// acquire takes a slot from the shared state by compare-and-set, and with
+// it, when other requests of this process wait too and the fleet bucket has
+// the tokens, a lease of more (see leaseSizeLocked). A live request that
+// must wait announces it (LiveUntil) so that backfill requests of every
+// replica hold off. done is false when KV failed and the caller should fall
+// back to local limiting.
+func (s *shared) acquire(ctx context.Context, backfill bool, deadline time.Time) (g grant, err error, done bool) {
 	l := s.l
 	for range maxCAS {
 		l.mu.Lock()
 		now := l.clock.Now()
-		if at, cause := l.readyLocked(now, true); at.After(now) {
+		if at, cause := l.readyLocked(now, true, backfill); at.After(now) {
 			g := grant{now: now, at: at, cause: cause, changed: l.changed}
+			announce := !backfill && !at.After(deadline) && l.st.LiveUntil < at.UnixNano()
+			next, rev := l.st, s.rev
+			next.LiveUntil = at.Add(liveMargin).UnixNano()
 			l.mu.Unlock()
+			if announce {
+				s.announce(ctx, next, rev)
+			}
 			return g, nil, true
 		}
-		next, rev := l.st.taken(now, l.interval, true), s.rev
+		n := l.leaseSizeLocked(now, backfill)
+		next, rev := l.st.taken(now, l.interval, n), s.rev
 		l.mu.Unlock()
 
 		newRev, err := s.put(ctx, next, rev)
@@ -112,17 +128,21 @@ func (s *shared) acquire(ctx context.Context) (g grant, err error, done bool) {
 			s.wroteLocked(next, newRev)
 			l.st = join(l.st, next)
 			l.takenLocked(now)
+			if n > 1 {
+				l.leased, l.leaseUntil = n-1, now.Add(leaseTTL)
+				l.wakeLocked()
+			}
 			l.mu.Unlock()
 			return grant{ok: true, now: now}, nil, true
 		case ctx.Err() != nil:
 			return grant{}, ctx.Err(), true
 		case isConflict(err):
 			if err := s.refresh(ctx); err != nil {
-				s.degrade(err)
+				s.k.fail(err)
 				return grant{}, nil, false
 			}
 		default:
-			s.degrade(err)
+			s.k.fail(err)
 			return grant{}, nil, false
 		}
 	}
@@ -131,35 +151,64 @@ func (s *shared) acquire(ctx context.Context) (g grant, err error, done bool) {
 	return grant{now: now, at: now.Add(min(l.interval, 50*time.Millisecond)), cause: CauseRate}, nil, true
 }
 
-// publish writes the effective state to KV when it holds anything KV lacks.
+// announce writes a live request's demand (next holds LiveUntil) once; a
+// lost race is left alone (the winner's write is the newer state).
+func (s *shared) announce(ctx context.Context, next state, rev uint64) {
+	newRev, err := s.put(ctx, next, rev)
+	l := s.l
+	switch {
+	case err == nil:
+		l.mu.Lock()
+		s.wroteLocked(next, newRev)
+		l.mergeLocked(next, l.clock.Now())
+		l.mu.Unlock()
+	case ctx.Err() != nil, isConflict(err):
+	default:
+		s.k.fail(err)
+	}
+}
+
+// publishIfBehind publishes when KV lacks something this process knows.
+func (s *shared) publishIfBehind() {
+	s.l.mu.Lock()
+	behind := s.behindLocked()
+	s.l.mu.Unlock()
+	if behind {
+		s.publish()
+	}
+}
+
+// publish writes the effective state to KV when it holds anything KV lacks
+// (or KV's value is out of bounds).
 func (s *shared) publish() {
 	l := s.l
+	ctx := s.k.ctx
 	for range maxCAS {
 		l.mu.Lock()
 		next := join(s.remote, l.st)
-		if !s.activeLocked() || next == s.remote {
+		if !s.activeLocked() || (next == s.remote && !s.repair) {
 			l.mu.Unlock()
 			return
 		}
 		rev := s.rev
 		l.mu.Unlock()
 
-		newRev, err := s.put(s.ctx, next, rev)
+		newRev, err := s.put(ctx, next, rev)
 		switch {
 		case err == nil:
 			l.mu.Lock()
 			s.wroteLocked(next, newRev)
 			l.mu.Unlock()
 			return
-		case s.ctx.Err() != nil:
+		case ctx.Err() != nil:
 			return
 		case isConflict(err):
-			if err := s.refresh(s.ctx); err != nil {
-				s.degrade(err)
+			if err := s.refresh(ctx); err != nil {
+				s.k.fail(err)
 				return
 			}
 		default:
-			s.degrade(err)
+			s.k.fail(err)
 			return
 		}
 	}
@@ -172,12 +221,12 @@ func (s *shared) put(ctx context.Context, st state, rev uint64) (uint64, error) 
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.k.timeout)
 	defer cancel()
 	if rev == 0 {
-		return s.kv.Create(ctx, s.key, b)
+		return s.k.kv.Create(ctx, s.key, b)
 	}
-	return s.kv.Update(ctx, s.key, b, rev)
+	return s.k.kv.Update(ctx, s.key, b, rev)
 }
 
 func isConflict(err error) bool {
@@ -186,124 +235,61 @@ func isConflict(err error) bool {
 
 // refresh reads the key and joins it into the local state.
 func (s *shared) refresh(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.k.timeout)
 	defer cancel()
-	e, err := s.kv.Get(ctx, s.key)
+	e, err := s.k.kv.Get(ctx, s.key)
 	l := s.l
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 		l.mu.Lock()
-		s.remote, s.rev = state{}, 0
+		s.remote, s.rev, s.repair = state{}, 0, false
 		l.mu.Unlock()
 		return nil
 	case err != nil:
 		return err
 	}
-	s.apply(e, true)
+	s.apply(entry{value: e.Value(), rev: e.Revision()}, true)
 	return nil
 }
 
-// apply joins a KV entry into the local state. exact says the entry is the
-// key's latest value (a Get), so it replaces remote even if rev went back.
-func (s *shared) apply(e jetstream.KeyValueEntry, exact bool) {
+// apply joins a KV value into the local state, bounded first (see
+// boundLocked): a value from KV is never trusted further than an API's own
+// answer. exact says the value is the key's latest (a Get), so it replaces
+// remote even if rev went back. It reports whether the value was out of
+// bounds and should be overwritten.
+func (s *shared) apply(e entry, exact bool) bool {
 	l := s.l
-	var st state
-	if err := json.Unmarshal(e.Value(), &st); err != nil {
-		l.log.Debug("limiter: ignoring undecodable KV value", "key", e.Key(), "err", err)
-		st = state{}
-	}
+	raw := s.k.decode(s.key, e.value)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if exact || e.Revision() > s.rev {
-		s.remote, s.rev = st, e.Revision()
+	now := l.clock.Now()
+	st := l.boundLocked(raw, now)
+	if st != raw {
+		l.log.Warn("limiter: rate-limit state in KV is out of bounds (clock skew or a foreign write); capped it",
+			"key", s.key, "max_block", l.maxBlock)
 	}
-	l.mergeLocked(st, l.clock.Now())
+	if exact || e.rev > s.rev {
+		s.remote, s.rev, s.repair = st, e.rev, st != raw
+	}
+	l.mergeLocked(st, now)
+	return s.repair && s.activeLocked()
 }
 
 // wroteLocked records a successful write and leaves degraded mode. l.mu is held.
 func (s *shared) wroteLocked(st state, rev uint64) {
 	if rev > s.rev {
-		s.remote, s.rev = st, rev
+		s.remote, s.rev, s.repair = st, rev, false
 	}
-	if s.degraded {
-		s.degraded = false
-		s.l.log.Info("limiter: shared limits in NATS KV available again")
-	}
+	s.k.ok()
 }
 
-// degrade switches to local limiting for s.retry, warning once per
-// outage.
-func (s *shared) degrade(err error) {
-	l := s.l
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s.closed {
-		return
-	}
-	if !s.degraded {
-		l.log.Warn("limiter: shared limits in NATS KV unavailable; limiting this replica locally until it is back", "err", err)
-	}
-	s.degraded = true
-	s.retryAt = time.Now().Add(s.retry)
-}
-
-// watch joins every write to the key into the local state until close,
-// re-establishing the watch after failures.
-func (s *shared) watch() {
-	defer s.wg.Done()
-	for {
-		w, err := s.kv.Watch(s.ctx, s.key)
-		if err == nil {
-			s.publish() // whatever was seen while the watch was down
-			s.consume(w)
-			_ = w.Stop()
-		} else if s.ctx.Err() == nil {
-			s.degrade(err)
-		}
-		if s.ctx.Err() != nil {
-			return
-		}
-		t := time.NewTimer(s.retry)
-		select {
-		case <-s.ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// consume joins watched entries until the watch ends, and re-reads the key
-// every s.retry in case the watch missed something (after a broker restart
-// an ordered consumer takes a few heartbeats to notice).
-func (s *shared) consume(w jetstream.KeyWatcher) {
-	resync := time.NewTicker(s.retry)
-	defer resync.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-resync.C:
-			if s.active() {
-				if err := s.refresh(s.ctx); err != nil && s.ctx.Err() == nil {
-					s.degrade(err)
-				}
-			}
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			if e != nil && e.Operation() == jetstream.KeyValuePut {
-				s.apply(e, false)
-			}
-		}
-	}
-}
-
-// close stops the watch and waits for it; KV is not used afterwards.
+// close detaches the limiter from the watch (stopping it when the link is
+// its own); KV is not used afterwards.
 func (s *shared) close() {
-	s.cancel()
-	s.wg.Wait()
+	s.k.unsubscribe(s)
+	if s.own {
+		s.k.close()
+	}
 	s.l.mu.Lock()
 	s.closed = true
 	s.l.mu.Unlock()

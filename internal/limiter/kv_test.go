@@ -2,8 +2,11 @@ package limiter_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -233,4 +236,67 @@ func TestKVUnreachableFallsBackAndRecovers(t *testing.T) {
 		return b.Delay() > 15*time.Second
 	})
 	eventually(t, "recovery logged", func() bool { return logs.Count("available again") == 1 })
+}
+
+// TestKVValuesAreBounded: a block, a window reset, a live-demand marker or a
+// TAT read from KV (written by a replica with a skewed clock, or by anyone
+// who can write the bucket) holds requests back at most LIMITER_MAX_BLOCK,
+// hand-back delays included, and the value in KV is overwritten with the
+// capped one so that it ends instead of lasting until a restart.
+func TestKVValuesAreBounded(t *testing.T) {
+	t.Parallel()
+	far := time.Now().Add(437999 * time.Hour).UnixNano()
+	cases := map[string]string{
+		"block_until": fmt.Sprintf(`{"block_until":%d,"cause":"<script>"}`, far),
+		"pace_reset":  fmt.Sprintf(`{"pace_reset":%d,"pace_left":0}`, far),
+		"pace_next":   fmt.Sprintf(`{"pace_reset":%d,"pace_left":5,"pace_next":%d}`, time.Now().Add(time.Minute).UnixNano(), far),
+		"tat":         fmt.Sprintf(`{"tat":%d}`, far),
+	}
+	const maxBlock = time.Hour
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			s := startNATS(t)
+			kv := s.bucket(t)
+			probe, _ := replica(t, s.bucket(t), nil)
+			key := "clickyid." + probe.ID()
+			probe.Close()
+			if _, err := kv.Put(context.Background(), key, []byte(value)); err != nil {
+				t.Fatal(err)
+			}
+			l, _ := replica(t, kv, func(c *limiter.Config) { c.MaxBlock, c.MaxWait = maxBlock, time.Second })
+			eventually(t, "the poisoned value reaching the limiter", func() bool { return l.Delay() > 10*time.Second || name == "tat" && l.Delay() > 0 })
+			if d := l.Delay(); d > maxBlock {
+				t.Errorf("Delay() = %v, beyond MaxBlock %v", d, maxBlock)
+			}
+			var be *limiter.BlockedError
+			err := l.Wait(context.Background())
+			switch {
+			case name == "tat":
+				// Capped at a burst ahead plus the tolerated skew: waited or refused briefly.
+				if err != nil && (!errors.As(err, &be) || be.Wait > 10*time.Second) {
+					t.Errorf("Wait = %v, want at most a few seconds", err)
+				}
+			case !errors.As(err, &be):
+				t.Fatalf("Wait = %v, want a *BlockedError", err)
+			case be.Wait > maxBlock || be.RetryAfter() > maxBlock || strings.Contains(be.Error(), "script"):
+				t.Errorf("hand-back %v (%q), beyond MaxBlock %v or carrying the foreign cause", be.Wait, be.Error(), maxBlock)
+			}
+			limit := time.Now().Add(maxBlock + 10*time.Second).UnixNano()
+			eventually(t, "KV value overwritten with the capped one", func() bool {
+				e, err := kv.Get(context.Background(), key)
+				if err != nil {
+					return false
+				}
+				var st struct {
+					BlockUntil int64 `json:"block_until"`
+					PaceReset  int64 `json:"pace_reset"`
+					PaceNext   int64 `json:"pace_next"`
+					TAT        int64 `json:"tat"`
+				}
+				return json.Unmarshal(e.Value(), &st) == nil &&
+					max(st.BlockUntil, st.PaceReset, st.PaceNext, st.TAT) < limit
+			})
+		})
+	}
 }

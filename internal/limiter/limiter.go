@@ -66,6 +66,8 @@ type Config struct {
 	// Logger receives a warning when KV fails, info on blocks, debug on
 	// malformed headers. Default slog.Default().
 	Logger *slog.Logger
+
+	link *link // set by Registry: the watch its limiters share
 }
 
 var apiName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
@@ -127,10 +129,14 @@ type Limiter struct {
 	m        *metrics.Metrics
 	kv       *shared // nil: local only
 
-	takeMu sync.Mutex // serialises grants in this process, across the KV round trip
+	takeMu sync.Mutex // serialises KV grants in this process, across the round trip
 
-	mu      sync.Mutex
-	st      state         // effective state: what this process saw joined with the shared one
+	mu          sync.Mutex
+	st          state     // effective state: what this process saw joined with the shared one
+	waiting     int       // callers inside Wait
+	liveWaiting int       // of which live (not apis.IsBackfill)
+	leased      int       // tokens granted by the fleet bucket, not yet handed out
+	leaseUntil  time.Time // leased tokens are dropped after it
 	bucket  *rate.Limiter // the configured rate and burst, in this process
 	level   int           // backoff level for hint-less 429s
 	changed chan struct{} // closed and replaced when st changes
@@ -169,7 +175,12 @@ func New(cfg Config) (*Limiter, error) {
 	l.updateBudgetLocked(l.clock.Now())
 	l.mu.Unlock()
 	if cfg.KV != nil {
-		l.kv = newShared(l, cfg.KV, cfg.API+"."+id, cfg.KVTimeout, cfg.KVRetry)
+		key := cfg.API + "." + id
+		if k := cfg.link; k != nil {
+			l.kv = newShared(l, k, key, false)
+		} else {
+			l.kv = newShared(l, newLink(cfg.KV, key, cfg.KVTimeout, cfg.KVRetry, l.log), key, true)
+		}
 	}
 	return l, nil
 }
@@ -190,15 +201,20 @@ func (l *Limiter) ID() string { return l.id }
 // then; ctx's error if ctx ends first; or at once a *BlockedError (matching
 // apis.ErrRateLimited) when the request could not be sent within MaxWait of
 // the call, because the API blocked the credential or the budget is spent.
+// A request whose ctx is marked by apis.WithBackfill goes only while no live
+// request of the credential waits, in this process or (with KV) any other.
 // Wait implements apis.Limiter.
 func (l *Limiter) Wait(ctx context.Context) error {
 	start := l.clock.Now()
 	deadline := start.Add(l.maxWait)
+	backfill := apis.IsBackfill(ctx)
+	l.enter(backfill)
+	defer l.leave(backfill)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		g, err := l.acquire(ctx)
+		g, err := l.acquire(ctx, backfill, deadline)
 		if err != nil {
 			return err
 		}
@@ -209,7 +225,8 @@ func (l *Limiter) Wait(ctx context.Context) error {
 			return nil
 		}
 		if g.at.After(deadline) {
-			return &BlockedError{API: l.api, Until: g.at, Wait: g.at.Sub(g.now), Cause: g.cause}
+			wait := min(g.at.Sub(g.now), l.maxBlock)
+			return &BlockedError{API: l.api, Until: g.now.Add(wait), Wait: wait, Cause: g.cause}
 		}
 		select {
 		case <-ctx.Done():
@@ -229,12 +246,49 @@ type grant struct {
 	changed <-chan struct{}
 }
 
-// acquire takes a slot if one is free now.
-func (l *Limiter) acquire(ctx context.Context) (grant, error) {
+// enter and leave count the callers inside Wait, live ones apart; when the
+// last live one leaves, waiting backfill requests are woken.
+func (l *Limiter) enter(backfill bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waiting++
+	if !backfill {
+		l.liveWaiting++
+	}
+}
+
+func (l *Limiter) leave(backfill bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.waiting--
+	if !backfill {
+		l.liveWaiting--
+		if l.liveWaiting == 0 {
+			l.wakeLocked()
+		}
+	}
+}
+
+// wakeLocked wakes every waiter to look again. l.mu is held.
+func (l *Limiter) wakeLocked() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// acquire takes a slot if one is free now: a token leased by an earlier
+// grant of this process, else one from the fleet bucket in KV, else (KV off
+// or failing) from the local bucket alone.
+func (l *Limiter) acquire(ctx context.Context, backfill bool, deadline time.Time) (grant, error) {
+	if g, ok := l.fromLease(backfill); ok {
+		return g, nil
+	}
 	l.takeMu.Lock()
 	defer l.takeMu.Unlock()
 	if l.kv != nil && l.kv.active() {
-		g, err, done := l.kv.acquire(ctx)
+		if g, ok := l.fromLease(backfill); ok { // leased while this one queued for takeMu
+			return g, nil
+		}
+		g, err, done := l.kv.acquire(ctx, backfill, deadline)
 		if done {
 			return g, err
 		}
@@ -242,12 +296,54 @@ func (l *Limiter) acquire(ctx context.Context) (grant, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock.Now()
-	if at, cause := l.readyLocked(now, false); at.After(now) {
+	if at, cause := l.readyLocked(now, false, backfill); at.After(now) {
 		return grant{now: now, at: at, cause: cause, changed: l.changed}, nil
 	}
-	l.st = l.st.taken(now, l.interval, false)
+	l.st = l.st.taken(now, l.interval, 0)
 	l.takenLocked(now)
 	return grant{ok: true, now: now}, nil
+}
+
+// fromLease hands out one leased token when one is left, still fresh, and
+// nothing else holds the request back (a block, pacing, live requests first).
+func (l *Limiter) fromLease(backfill bool) (grant, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.leased == 0 {
+		return grant{}, false
+	}
+	now := l.clock.Now()
+	if !now.Before(l.leaseUntil) {
+		l.leased = 0
+		return grant{}, false
+	}
+	if at, _ := l.readyLocked(now, false, backfill); at.After(now) {
+		return grant{}, false
+	}
+	l.leased--
+	l.takenLocked(now)
+	return grant{ok: true, now: now}, true
+}
+
+// leaseSizeLocked returns how many tokens one KV grant takes from the fleet
+// bucket: one for the caller and one for each other request of this process
+// waiting with the same priority, as far as the fleet bucket and the local
+// one hold them now, and never more than Burst. Pacing takes one at a time.
+// A lease never lets the fleet exceed its budget (its tokens are spent in
+// the shared TAT); tokens no waiter takes within leaseTTL are wasted, not
+// reused. l.mu is held.
+func (l *Limiter) leaseSizeLocked(now time.Time, backfill bool) int {
+	n := now.UnixNano()
+	if l.st.PaceReset > n {
+		return 1
+	}
+	demand := l.liveWaiting
+	if backfill {
+		demand = l.waiting
+	}
+	fleet := int((n + int64(l.burst)*int64(l.interval) - max(l.st.TAT, n)) / int64(l.interval))
+	local := int(l.bucket.TokensAt(now))
+	return max(1, min(demand, fleet, local, l.burst))
 }
 
 // takenLocked records a grant in the local bucket and the budget gauge.
@@ -257,10 +353,20 @@ func (l *Limiter) takenLocked(now time.Time) {
 }
 
 // readyLocked returns the earliest time at or after now that a request may
-// go, and what holds it back. shared says whether the fleet bucket (TAT)
-// applies. l.mu is held.
-func (l *Limiter) readyLocked(now time.Time, shared bool) (time.Time, string) {
+// go, and what holds it back. shared says whether the fleet bucket (TAT) and
+// the fleet's live demand (LiveUntil) apply; backfill that the request is a
+// backfill one, which goes after live ones. l.mu is held.
+func (l *Limiter) readyLocked(now time.Time, shared, backfill bool) (time.Time, string) {
 	at, cause := now, ""
+	if backfill {
+		if lu := unixNano(l.st.LiveUntil); shared && lu.After(at) {
+			at, cause = lu, CauseLive
+		}
+		if l.liveWaiting > 0 {
+			// Behind every live request waiting here: about one interval each.
+			at, cause = at.Add(time.Duration(l.liveWaiting)*l.interval), CauseLive
+		}
+	}
 	if bu := unixNano(l.st.BlockUntil); bu.After(at) {
 		at, cause = bu, l.st.Cause
 	}
@@ -296,8 +402,8 @@ func (l *Limiter) Delay() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.clock.Now()
-	at, _ := l.readyLocked(now, l.kv != nil && l.kv.activeLocked())
-	return max(at.Sub(now), 0)
+	at, _ := l.readyLocked(now, l.kv != nil && l.kv.activeLocked(), false)
+	return min(max(at.Sub(now), 0), l.maxBlock)
 }
 
 // Observe reads one response's status and headers (Retry-After,
@@ -332,11 +438,36 @@ func (l *Limiter) mergeLocked(d state, now time.Time) bool {
 	if next == l.st {
 		return false
 	}
+	if next.BlockUntil != l.st.BlockUntil || next.PaceReset != l.st.PaceReset || next.PaceLeft != l.st.PaceLeft {
+		l.leased = 0 // the API said something new: no tokens handed out on an older grant
+	}
 	l.st = next
-	close(l.changed)
-	l.changed = make(chan struct{})
+	l.wakeLocked()
 	l.updateBudgetLocked(now)
 	return true
+}
+
+// boundLocked caps a state read from KV relative to now, as an API's own
+// answer is capped: no block, window reset or live demand beyond MaxBlock
+// (plus kvSkew), no TAT beyond a full burst ahead (plus kvSkew), no paced
+// request after its window's reset, and a cause that is one of ours. A
+// poisoned or clock-skewed value therefore holds requests back at most
+// MaxBlock, not until a restart. l.mu is held.
+func (l *Limiter) boundLocked(st state, now time.Time) state {
+	n := now.UnixNano()
+	limit := n + int64(l.maxBlock+kvSkew)
+	st.BlockUntil = min(st.BlockUntil, limit)
+	st.PaceReset = min(st.PaceReset, limit)
+	st.PaceNext = min(st.PaceNext, st.PaceReset)
+	st.PaceLeft = max(st.PaceLeft, 0)
+	st.LiveUntil = min(st.LiveUntil, limit)
+	st.TAT = min(st.TAT, n+int64(l.burst)*int64(l.interval)+int64(kvSkew))
+	switch st.Cause {
+	case Cause429, CauseRetryAfter, CauseRemainingZero, "":
+	default:
+		st.Cause = Cause429
+	}
+	return st
 }
 
 // updateBudgetLocked sets this limiter's share of the LimiterBudget gauge to

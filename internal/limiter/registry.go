@@ -7,17 +7,25 @@ import (
 // Registry hands out one Limiter per (API, credential), so that every
 // account profile using the same key or username shares one budget and one
 // block. It is safe for concurrent use.
+//
+// With base.KV the Registry's limiters share one watch of the whole bucket
+// (one JetStream consumer and one goroutine for the process, started by the
+// first For) and one view of KV's health (a KV outage is warned about once,
+// not once per credential). A Limiter costs nothing until For creates it,
+// so ask for one when a credential is first used, not for every configured
+// account at start.
 type Registry struct {
 	base Config
 
 	mu       sync.Mutex
 	limiters map[string]*Limiter // by API and hashed credential
+	link     *link               // nil until the first For with base.KV
 	closed   bool
 }
 
 // NewRegistry returns a Registry whose limiters take MaxBlock, MaxWait,
 // Clock, KV, KVTimeout, KVRetry, Metrics and Logger from base (API, Credential, Rate
-// and Burst in base are ignored; For supplies them).
+// and Burst in base are ignored; For supplies them). It starts nothing.
 func NewRegistry(base Config) *Registry {
 	return &Registry{base: base, limiters: map[string]*Limiter{}}
 }
@@ -42,6 +50,16 @@ func (r *Registry) For(api, credential string, rate float64, burst int) (*Limite
 	}
 	cfg := r.base
 	cfg.API, cfg.Credential, cfg.Rate, cfg.Burst = api, credential, rate, burst
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.KV != nil {
+		if r.link == nil {
+			d := cfg.withDefaults()
+			r.link = newLink(cfg.KV, "", d.KVTimeout, d.KVRetry, d.Logger)
+		}
+		cfg.link = r.link
+	}
 	l, err := New(cfg)
 	if err != nil {
 		return nil, err
@@ -50,8 +68,8 @@ func (r *Registry) For(api, credential string, rate float64, burst int) (*Limite
 	return l, nil
 }
 
-// Close closes every Limiter handed out (they keep limiting locally) and
-// makes For return ErrClosed. It is safe to call more than once and returns nil.
+// Close closes every Limiter handed out (they keep limiting locally), stops
+// the shared watch and waits for it, and makes For return ErrClosed. It is safe to call more than once and returns nil.
 func (r *Registry) Close() error {
 	r.mu.Lock()
 	ls := make([]*Limiter, 0, len(r.limiters))
@@ -59,9 +77,13 @@ func (r *Registry) Close() error {
 		ls = append(ls, l)
 	}
 	r.closed = true
+	k := r.link
 	r.mu.Unlock()
 	for _, l := range ls {
 		_ = l.Close()
+	}
+	if k != nil {
+		k.close()
 	}
 	return nil
 }

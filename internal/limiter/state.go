@@ -15,12 +15,14 @@ type state struct {
 	PaceReset  int64  `json:"pace_reset,omitempty"`  // Unix ns; end of the API's current window
 	PaceLeft   int64  `json:"pace_left,omitempty"`   // requests left in that window
 	PaceNext   int64  `json:"pace_next,omitempty"`   // Unix ns; next paced request
+	LiveUntil  int64  `json:"live_until,omitempty"`  // Unix ns; a live request waits for a token until about then: backfill requests hold off
 }
 
 // join returns the least state that is at least as restrictive as a and b.
 func join(a, b state) state {
 	r := a
 	r.TAT = max(a.TAT, b.TAT)
+	r.LiveUntil = max(a.LiveUntil, b.LiveUntil)
 	if b.BlockUntil > a.BlockUntil {
 		r.BlockUntil, r.Cause = b.BlockUntil, b.Cause
 	}
@@ -35,12 +37,13 @@ func join(a, b state) state {
 }
 
 // taken returns s after one request granted at now: the fleet bucket
-// advanced by one interval (when shared) and one request of the paced window
-// spent, the next one spread evenly over what is left of it.
-func (s state) taken(now time.Time, interval time.Duration, shared bool) state {
+// advanced by tokens intervals (0 when not shared; more than one for a lease,
+// see Limiter.leaseSizeLocked) and one request of the paced window spent,
+// the next one spread evenly over what is left of it.
+func (s state) taken(now time.Time, interval time.Duration, tokens int) state {
 	n := now.UnixNano()
-	if shared {
-		s.TAT = max(s.TAT, n) + int64(interval)
+	if tokens > 0 {
+		s.TAT = max(s.TAT, n) + int64(tokens)*int64(interval)
 	}
 	if s.PaceReset > n && s.PaceLeft > 0 {
 		s.PaceNext = n + (s.PaceReset-n)/s.PaceLeft

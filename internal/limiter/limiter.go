@@ -132,16 +132,16 @@ type Limiter struct {
 	takeMu sync.Mutex // serialises KV grants in this process, across the round trip
 
 	mu          sync.Mutex
-	st          state     // effective state: what this process saw joined with the shared one
-	waiting     int       // callers inside Wait
-	liveWaiting int       // of which live (not apis.IsBackfill)
-	leased      int       // tokens granted by the fleet bucket, not yet handed out
-	leaseUntil  time.Time // leased tokens are dropped after it
-	bucket  *rate.Limiter // the configured rate and burst, in this process
-	level   int           // backoff level for hint-less 429s
-	changed chan struct{} // closed and replaced when st changes
-	budget  float64       // value last added to the LimiterBudget gauge
-	closed  bool
+	st          state         // effective state: what this process saw joined with the shared one
+	waiting     int           // callers inside Wait
+	liveWaiting int           // of which live (not apis.IsBackfill)
+	leased      int           // tokens granted by the fleet bucket, not yet handed out
+	leaseUntil  time.Time     // leased tokens are dropped after it
+	bucket      *rate.Limiter // the configured rate and burst, in this process
+	level       int           // backoff level for hint-less 429s
+	changed     chan struct{} // closed and replaced when st changes
+	budget      float64       // value last added to the LimiterBudget gauge
+	closed      bool
 
 	closeOnce sync.Once
 }

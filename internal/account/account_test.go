@@ -1,17 +1,24 @@
 package account_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
 	"crmsync/internal/account"
+	"crmsync/internal/apis"
+	"crmsync/internal/apis/clickyid"
 	"crmsync/internal/apis/clickyid/clickyidtest"
+	"crmsync/internal/apis/klipy/klipytest"
 	"crmsync/internal/jobs"
+	"crmsync/internal/limiter"
+	"crmsync/internal/limiter/limitertest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -114,5 +121,121 @@ func TestNewChecksProfiles(t *testing.T) {
 	}, Defaults: account.Defaults{KlipyRate: 1, KlipyBurst: 1}})
 	if err == nil || !strings.Contains(err.Error(), `account "acme"`) || strings.Contains(err.Error(), "secret-canary") {
 		t.Errorf("New with an http base URL: %v", err)
+	}
+}
+
+// TestLimitersOnFirstUse: New builds no limiter (a registry of thousands of
+// accounts costs nothing until a job names one); Route builds them.
+func TestLimitersOnFirstUse(t *testing.T) {
+	t.Parallel()
+	lims := limiter.NewRegistry(limiter.Config{})
+	t.Cleanup(func() { lims.Close() })
+	r, err := account.New(account.Config{Profiles: map[string]account.Profile{
+		"a": {Klipy: &account.Klipy{APIKey: "klipy_api_a"}},
+		"b": {Klipy: &account.Klipy{APIKey: "klipy_api_b"}},
+	}, Defaults: account.Defaults{KlipyRate: 1, KlipyBurst: 1}, Limiters: lims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := lims.Len(); n != 0 {
+		t.Fatalf("%d limiters after New, want 0", n)
+	}
+	if _, err := r.Route(&jobs.Job{Kind: jobs.KindContactUpsert, Target: "klipy", Account: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := lims.Len(); n != 1 || r.Len() != 2 {
+		t.Fatalf("%d limiters after routing one account's job (of %d accounts), want 1", n, r.Len())
+	}
+}
+
+// TestKlipyOrganisationBudget: keys of one organisation share its budget
+// beside their own; a key of another organisation does not.
+func TestKlipyOrganisationBudget(t *testing.T) {
+	t.Parallel()
+	srv := klipytest.NewServer(
+		klipytest.WithAPIKey(klipytest.APIKey{Key: "klipy_api_a1", Team: "A", Organisation: "acme"}),
+		klipytest.WithAPIKey(klipytest.APIKey{Key: "klipy_api_a2", Team: "A2", Organisation: "acme"}),
+		klipytest.WithAPIKey(klipytest.APIKey{Key: "klipy_api_b1", Team: "B", Organisation: "beta"}),
+	)
+	t.Cleanup(srv.Close)
+	lims := limiter.NewRegistry(limiter.Config{MaxWait: time.Millisecond})
+	t.Cleanup(func() { lims.Close() })
+	r, err := account.New(account.Config{Profiles: map[string]account.Profile{
+		"a1": {Klipy: &account.Klipy{APIKey: "klipy_api_a1", Organization: "acme"}},
+		"a2": {Klipy: &account.Klipy{APIKey: "klipy_api_a2", Organization: "acme"}},
+		"b1": {Klipy: &account.Klipy{APIKey: "klipy_api_b1", Organization: "beta"}},
+	}, Defaults: account.Defaults{KlipyBaseURL: srv.URL, KlipyRate: 100, KlipyBurst: 100, KlipyOrgRate: 1.0 / 60, KlipyOrgBurst: 2},
+		Limiters: lims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(acct string) error {
+		h, err := r.Route(&jobs.Job{Kind: jobs.KindContactUpsert, Target: "klipy", Account: acct})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.(*jobs.KlipyUpsert).Client.Authenticate(context.Background())
+		return err
+	}
+	for _, acct := range []string{"a1", "a2"} {
+		if err := call(acct); err != nil {
+			t.Fatalf("%s within the organisation's burst: %v", acct, err)
+		}
+	}
+	if err := call("a1"); !errors.Is(err, apis.ErrRateLimited) {
+		t.Errorf("a1 after acme's budget is spent: %v, want ErrRateLimited", err)
+	}
+	if err := call("a2"); !errors.Is(err, apis.ErrRateLimited) {
+		t.Errorf("a2 (same organisation, own key idle) after acme's budget is spent: %v, want ErrRateLimited", err)
+	}
+	if err := call("b1"); err != nil {
+		t.Errorf("b1 of another organisation: %v", err)
+	}
+}
+
+// TestClickyIDBulkPerMinute: with the guide's defaults, bulk validation
+// keeps to its class's 10 a minute (burst 20) over ten minutes, although the
+// key's hourly budget (0.27/s, burst 5) alone would allow about 16 a minute.
+func TestClickyIDBulkPerMinute(t *testing.T) {
+	t.Parallel()
+	clock := limitertest.NewClock(time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC))
+	srv := clickyidtest.NewServer(clickyidtest.WithClock(clock.Now))
+	t.Cleanup(srv.Close)
+	lims := limiter.NewRegistry(limiter.Config{Clock: clock, MaxWait: time.Nanosecond})
+	t.Cleanup(func() { lims.Close() })
+	r, err := account.New(account.Config{Profiles: map[string]account.Profile{
+		"default": {ClickyID: &account.ClickyID{APIKey: clickyidtest.DefaultAPIKey}},
+	}, Defaults: account.Defaults{ClickyIDBaseURL: srv.URL, ClickyIDRate: 0.27, ClickyIDBurst: 5,
+		ClickyIDClasses: map[string]account.ClassBudget{
+			clickyid.ClassBulk:         {PerMinute: 10, Burst: 20},
+			clickyid.ClassTargetGroups: {PerMinute: 50, Burst: 100},
+		}}, Limiters: lims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := r.Route(&jobs.Job{Kind: jobs.KindEmailValidate, Account: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := h.(*jobs.ClickyIDValidate).Client
+	end := clock.Now().Add(10 * time.Minute)
+	sent := 0
+	for clock.Now().Before(end) {
+		_, err := c.ValidateBulk(context.Background(), clickyid.BulkRequest{Emails: []string{"a@uni.example"}, TargetGroupIDs: []string{clickyidtest.TargetGroupUni}})
+		var be *limiter.BlockedError
+		switch {
+		case err == nil:
+			sent++
+		case errors.As(err, &be):
+			clock.Advance(be.Wait)
+		default:
+			t.Fatalf("ValidateBulk: %v", err)
+		}
+	}
+	if limit := 20 + 10*10; sent > limit {
+		t.Errorf("%d bulk calls in 10 minutes, above the class's %d", sent, limit)
+	}
+	if sent < 100 {
+		t.Errorf("only %d bulk calls in 10 minutes; the class allows 120", sent)
 	}
 }

@@ -39,13 +39,16 @@ type KlickTipp struct {
 	Burst        int     `json:"burst,omitempty"`
 }
 
-// Klipy credentials.
+// Klipy credentials. Organization, when set, names the Klipy organisation
+// the key belongs to: every profile naming the same one shares its budget
+// (KLIPY_ORG_PER_MINUTE) beside each key's own (Rate, Burst).
 type Klipy struct {
-	BaseURL    string  `json:"baseUrl,omitempty"`
-	APIKey     string  `json:"apiKey,omitempty"`
-	APIKeyFile string  `json:"apiKeyFile,omitempty"`
-	Rate       float64 `json:"rate,omitempty"`
-	Burst      int     `json:"burst,omitempty"`
+	BaseURL      string  `json:"baseUrl,omitempty"`
+	APIKey       string  `json:"apiKey,omitempty"`
+	APIKeyFile   string  `json:"apiKeyFile,omitempty"`
+	Organization string  `json:"organization,omitempty"`
+	Rate         float64 `json:"rate,omitempty"`
+	Burst        int     `json:"burst,omitempty"`
 }
 
 // ClickyID credentials.

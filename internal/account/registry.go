@@ -12,6 +12,7 @@ import (
 	"crmsync/internal/apis/klicktipp"
 	"crmsync/internal/apis/klipy"
 	"crmsync/internal/jobs"
+	"crmsync/internal/limiter"
 )
 
 // ErrNoCredentials is returned (wrapped) by Route for a job whose account
@@ -37,6 +38,22 @@ type Defaults struct {
 	KlickTippBaseURL, KlipyBaseURL, ClickyIDBaseURL string
 	KlickTippRate, KlipyRate, ClickyIDRate          float64
 	KlickTippBurst, KlipyBurst, ClickyIDBurst       int
+	// KlipyOrgRate and KlipyOrgBurst are the budget shared by the keys of one
+	// Klipy organisation (profiles naming it in "organization"), in requests
+	// per second; 0 leaves organisations unlimited (each key still is).
+	KlipyOrgRate  float64
+	KlipyOrgBurst int
+	// ClickyIDClasses are the per-minute budgets of ClickyID's endpoint
+	// classes (clickyid.ClassBulk, ...), within the key's hourly budget
+	// (ClickyIDRate); a class not in it has only the hourly one.
+	ClickyIDClasses map[string]ClassBudget
+}
+
+// ClassBudget is one ClickyID endpoint class's budget per key: PerMinute
+// requests a minute, in bursts of up to Burst.
+type ClassBudget struct {
+	PerMinute float64
+	Burst     int
 }
 
 // Config builds a Registry.
@@ -45,9 +62,10 @@ type Config struct {
 	Defaults          Defaults
 	HTTPClient        *http.Client // shared by every client; default apis.NewHTTPClient(0)
 	AllowInsecureHTTP bool
-	// Limiter returns the limiter of one credential (API + username or
-	// key); the same credential must get the same limiter. Nil: no limits.
-	Limiter   func(api, credential string, rate float64, burst int) (apis.Limiter, error)
+	// Limiters hands out the limiter of each budget (a credential, a Klipy
+	// organisation, a ClickyID endpoint class of a key), created when an
+	// account first uses it. Nil: no limits.
+	Limiters  *limiter.Registry
 	Observer  apis.Observer                // metrics of every HTTP exchange; may be nil
 	OnSession func(klicktipp.SessionEvent) // KlickTipp session metrics; may be nil
 	// Dynamic holds accounts granted while running (onboarding); may be nil.
@@ -55,7 +73,9 @@ type Config struct {
 }
 
 // Registry routes jobs to handlers and caches one client per account and
-// API. It is safe for concurrent use.
+// API, built (with its limiters) when a job first needs it, so that
+// thousands of configured accounts cost nothing until they are used. It is
+// safe for concurrent use.
 type Registry struct {
 	cfg Config
 
@@ -63,8 +83,9 @@ type Registry struct {
 	handlers map[string]jobs.Handler // "account/api"
 }
 
-// New checks every profile by building its clients once, so a bad base URL
-// or key format stops the start instead of dead-lettering jobs later.
+// New checks every profile by building its clients once (without limiters,
+// and not kept), so a bad base URL or key format stops the start instead of
+// dead-lettering jobs later.
 func New(cfg Config) (*Registry, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = apis.NewHTTPClient(0)
@@ -76,13 +97,16 @@ func New(cfg Config) (*Registry, error) {
 			if !set {
 				continue
 			}
-			if _, err := r.handler(name, api); err != nil {
+			if _, err := r.build(name, api, false); err != nil {
 				return nil, &ProfileError{Account: name, API: api, Err: err}
 			}
 		}
 	}
 	return r, nil
 }
+
+// Len returns the number of accounts.
+func (r *Registry) Len() int { return len(r.cfg.Profiles) }
 
 // Names lists the accounts, sorted.
 func (r *Registry) Names() []string {
@@ -115,6 +139,21 @@ func (r *Registry) handler(account, api string) (jobs.Handler, error) {
 	if h, ok := r.handlers[key]; ok {
 		return h, nil
 	}
+	h, err := r.build(account, api, true)
+	if err != nil {
+		return nil, err
+	}
+	r.handlers[key] = h
+	return h, nil
+}
+
+// build makes the handler of account for api, with its limiters when
+// limited is set (else it only checks the profile).
+func (r *Registry) build(account, api string, limited bool) (jobs.Handler, error) {
+	b := &budgets{reg: r.cfg.Limiters}
+	if !limited {
+		b.reg = nil
+	}
 	p, ok := r.cfg.Profiles[account]
 	if !ok {
 		p, ok = r.dynamicProfile(account)
@@ -130,7 +169,7 @@ func (r *Registry) handler(account, api string) (jobs.Handler, error) {
 		if k == nil {
 			return nil, fmt.Errorf("account %q has no klicktipp credentials: %w", account, ErrNoCredentials)
 		}
-		lim, err := r.limiter("klicktipp", k.Username, or(k.Rate, d.KlickTippRate), orInt(k.Burst, d.KlickTippBurst))
+		lim, err := b.one(limiter.Budget{API: "klicktipp", Credential: k.Username, Rate: or(k.Rate, d.KlickTippRate), Burst: orInt(k.Burst, d.KlickTippBurst)})
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +188,7 @@ func (r *Registry) handler(account, api string) (jobs.Handler, error) {
 		if k == nil {
 			return nil, fmt.Errorf("account %q has no klipy credentials: %w", account, ErrNoCredentials)
 		}
-		lim, err := r.limiter("klipy", k.APIKey, or(k.Rate, d.KlipyRate), orInt(k.Burst, d.KlipyBurst))
+		lim, err := b.klipy(k, d)
 		if err != nil {
 			return nil, err
 		}
@@ -164,12 +203,12 @@ func (r *Registry) handler(account, api string) (jobs.Handler, error) {
 		if k == nil {
 			return nil, fmt.Errorf("account %q has no clickyid credentials: %w", account, ErrNoCredentials)
 		}
-		lim, err := r.limiter("clickyid", k.APIKey, or(k.Rate, d.ClickyIDRate), orInt(k.Burst, d.ClickyIDBurst))
+		lim, classes, err := b.clickyID(k, d)
 		if err != nil {
 			return nil, err
 		}
 		c, err := clickyid.New(clickyid.Config{BaseURL: orStr(k.BaseURL, d.ClickyIDBaseURL), APIKey: k.APIKey,
-			HTTPClient: r.cfg.HTTPClient, Limiter: lim, Observer: r.cfg.Observer, AllowInsecureHTTP: r.cfg.AllowInsecureHTTP})
+			HTTPClient: r.cfg.HTTPClient, Limiter: lim, ClassLimiters: classes, Observer: r.cfg.Observer, AllowInsecureHTTP: r.cfg.AllowInsecureHTTP})
 		if err != nil {
 			return nil, err
 		}
@@ -177,15 +216,7 @@ func (r *Registry) handler(account, api string) (jobs.Handler, error) {
 	default:
 		return nil, fmt.Errorf("no handler for target %q", api)
 	}
-	r.handlers[key] = h
 	return h, nil
-}
-
-func (r *Registry) limiter(api, credential string, rate float64, burst int) (apis.Limiter, error) {
-	if r.cfg.Limiter == nil {
-		return nil, nil
-	}
-	return r.cfg.Limiter(api, credential, rate, burst)
 }
 
 func or(a, b float64) float64 {

@@ -28,7 +28,15 @@ const (
 // MaxBlock. A reset already past (clock skew, or a late answer from the last
 // window) does not block on its own; a 429 with no usable hint blocks for the
 // exponential backoff.
+//
+// With Config.Window set, an answer whose X-RateLimit-Window names another
+// window speaks of another budget of the same credential (ClickyID's hourly
+// budget beside an endpoint class's minute) and is left to that budget's
+// limiter: it neither blocks nor paces this one.
 func (l *Limiter) assessLocked(status int, h http.Header, now time.Time) (state, string) {
+	if l.foreign(h) {
+		return state{}, ""
+	}
 	ra, raOK := l.retryAfter(h, now)
 	rem, remOK := l.remaining(h)
 	reset, resetOK := l.reset(h, now)
@@ -159,4 +167,20 @@ func (l *Limiter) reset(h http.Header, now time.Time) (time.Time, bool) {
 	}
 	sec, frac := math.Modf(s)
 	return time.Unix(int64(sec), int64(frac*1e9)), true
+}
+
+// foreign reports whether X-RateLimit-Window (seconds) names a window other
+// than Config.Window. Without Window, or without a readable header, every
+// answer is this limiter's.
+func (l *Limiter) foreign(h http.Header) bool {
+	v := strings.TrimSpace(h.Get("X-RateLimit-Window"))
+	if l.window <= 0 || v == "" {
+		return false
+	}
+	s, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(s > 0) || math.IsInf(s, 0) {
+		l.log.Debug("limiter: ignoring malformed X-RateLimit-Window", "value", v)
+		return false
+	}
+	return math.Abs(s-l.window.Seconds()) > 0.5
 }

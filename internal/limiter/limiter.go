@@ -44,6 +44,11 @@ type Config struct {
 	// Burst is how many requests may go at once after a quiet spell.
 	// Default 1.
 	Burst int
+	// Window is the API's window this budget stands for (ClickyID: an hour
+	// for the key, a minute for an endpoint class). When set, an answer
+	// whose X-RateLimit-Window names another window does not block or pace
+	// this limiter. Default 0: every answer applies.
+	Window time.Duration
 	// MaxBlock caps any block an API imposes, and how far ahead an
 	// X-RateLimit-Reset is believed. Default 1h.
 	MaxBlock time.Duration
@@ -107,7 +112,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("limiter: %s: Rate must be positive and finite, got %v", c.API, c.Rate)
 	case c.Burst < 0:
 		return fmt.Errorf("limiter: %s: Burst must not be negative, got %d", c.API, c.Burst)
-	case c.MaxBlock < 0, c.MaxWait < 0, c.KVTimeout < 0, c.KVRetry < 0:
+	case c.MaxBlock < 0, c.MaxWait < 0, c.Window < 0, c.KVTimeout < 0, c.KVRetry < 0:
 		return fmt.Errorf("limiter: %s: MaxBlock, MaxWait, KVTimeout and KVRetry must not be negative", c.API)
 	}
 	return nil
@@ -122,6 +127,7 @@ type Limiter struct {
 	rate     float64
 	burst    int
 	interval time.Duration // 1/rate
+	window   time.Duration // Config.Window
 	maxBlock time.Duration
 	maxWait  time.Duration
 	clock    Clock
@@ -163,6 +169,7 @@ func New(cfg Config) (*Limiter, error) {
 		rate:     cfg.Rate,
 		burst:    cfg.Burst,
 		interval: time.Duration(math.Ceil(float64(time.Second) / cfg.Rate)),
+		window:   cfg.Window,
 		maxBlock: cfg.MaxBlock,
 		maxWait:  cfg.MaxWait,
 		clock:    cfg.Clock,
@@ -404,6 +411,14 @@ func (l *Limiter) Delay() time.Duration {
 	now := l.clock.Now()
 	at, _ := l.readyLocked(now, l.kv != nil && l.kv.activeLocked(), false)
 	return min(max(at.Sub(now), 0), l.maxBlock)
+}
+
+// cause says what holds a request back now ("" when nothing does).
+func (l *Limiter) cause() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, c := l.readyLocked(l.clock.Now(), l.kv != nil && l.kv.activeLocked(), false)
+	return c
 }
 
 // Observe reads one response's status and headers (Retry-After,

@@ -2,6 +2,7 @@ package limiter
 
 import (
 	"sync"
+	"time"
 )
 
 // Registry hands out one Limiter per (API, credential), so that every
@@ -30,11 +31,27 @@ func NewRegistry(base Config) *Registry {
 	return &Registry{base: base, limiters: map[string]*Limiter{}}
 }
 
+// Budget names one budget: the API (or a budget of it, "clickyid_bulk",
+// "klipy_org"), the credential (key, username or organisation), Rate and
+// Burst, and the API's Window for it (see Config.Window).
+type Budget struct {
+	API, Credential string
+	Rate            float64
+	Burst           int
+	Window          time.Duration
+}
+
 // For returns the Limiter for api and credential, creating it with rate and
 // burst on first use. Later calls for the same pair return the same Limiter
 // and ignore rate and burst (a differing value is logged at warn). It
 // returns New's validation error, or ErrClosed after Close.
 func (r *Registry) For(api, credential string, rate float64, burst int) (*Limiter, error) {
+	return r.ForBudget(Budget{API: api, Credential: credential, Rate: rate, Burst: burst})
+}
+
+// ForBudget is For with a Window.
+func (r *Registry) ForBudget(b Budget) (*Limiter, error) {
+	api, credential, rate, burst := b.API, b.Credential, b.Rate, b.Burst
 	k := api + "." + credentialID(api, credential)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -49,7 +66,7 @@ func (r *Registry) For(api, credential string, rate float64, burst int) (*Limite
 		return l, nil
 	}
 	cfg := r.base
-	cfg.API, cfg.Credential, cfg.Rate, cfg.Burst = api, credential, rate, burst
+	cfg.API, cfg.Credential, cfg.Rate, cfg.Burst, cfg.Window = api, credential, rate, burst, b.Window
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -66,6 +83,13 @@ func (r *Registry) For(api, credential string, rate float64, burst int) (*Limite
 	}
 	r.limiters[k] = l
 	return l, nil
+}
+
+// Len returns how many limiters the Registry has created.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.limiters)
 }
 
 // Close closes every Limiter handed out (they keep limiting locally), stops

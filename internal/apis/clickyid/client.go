@@ -23,6 +23,28 @@ const (
 
 const apiName = "clickyid"
 
+// Endpoint classes of the rate-limiting guide, each with its own per-minute
+// limit per key beside the key's hourly budget (see Config.ClassLimiters).
+const (
+	ClassSingle       = "single"        // single validation
+	ClassBulk         = "bulk"          // POST /validate/bulk
+	ClassTargetGroups = "target-groups" // GET /target-groups
+	ClassOffers       = "offers"        // GET /offers
+)
+
+// ClassOf returns the endpoint class of a request path.
+func ClassOf(path string) string {
+	switch path {
+	case "/validate/bulk":
+		return ClassBulk
+	case "/target-groups":
+		return ClassTargetGroups
+	case "/offers":
+		return ClassOffers
+	}
+	return ClassSingle
+}
+
 // Config configures a Client. Only APIKey is required.
 type Config struct {
 	// BaseURL of the API; default DefaultBaseURL. It must be https://, except
@@ -36,6 +58,11 @@ type Config struct {
 	// Limiter, when set, is waited on before each request and told about each
 	// response (status and rate-limit headers). Default: none.
 	Limiter apis.Limiter
+	// ClassLimiters, when set, holds the limiter of an endpoint class
+	// (ClassSingle, ClassBulk, ...), used instead of Limiter for that
+	// class's requests: it should wait on the class's per-minute budget and
+	// the key's hourly one (limiter.Join). Classes not in it use Limiter.
+	ClassLimiters map[string]apis.Limiter
 	// Observer, when set, is called once per HTTP exchange for metrics.
 	Observer apis.Observer
 	// AllowInsecureHTTP permits an http:// BaseURL to a non-loopback host.
@@ -44,9 +71,10 @@ type Config struct {
 
 // Client calls the ClickyID API with one key. It is safe for concurrent use.
 type Client struct {
-	base string
-	key  string
-	tr   apis.Transport
+	base  string
+	key   string
+	tr    apis.Transport
+	class map[string]*apis.Transport // by endpoint class, from Config.ClassLimiters
 }
 
 var keyPattern = regexp.MustCompile(`^ck_live_[0-9a-fA-F]{40}$`)
@@ -72,23 +100,36 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = apis.NewHTTPClient(0)
 	}
-	return &Client{
+	c := &Client{
 		base: u.String(),
 		key:  cfg.APIKey,
 		tr:   apis.Transport{API: apiName, HTTP: hc, Limiter: cfg.Limiter, Observer: cfg.Observer},
-	}, nil
+	}
+	for class, l := range cfg.ClassLimiters {
+		if c.class == nil {
+			c.class = map[string]*apis.Transport{}
+		}
+		tr := c.tr
+		tr.Limiter = l
+		c.class[class] = &tr
+	}
+	return c, nil
 }
 
 // call sends one request (in, when not nil, as the JSON body) and returns the
 // body of a 2xx answer; any other answer becomes an *APIError via errorFor.
 func (c *Client) call(ctx context.Context, method, path string, in any) ([]byte, error) {
 	op := method + " " + path
-	req, err := c.tr.NewRequest(ctx, op, method, c.base+path, in)
+	tr := &c.tr
+	if t, ok := c.class[ClassOf(path)]; ok {
+		tr = t
+	}
+	req, err := tr.NewRequest(ctx, op, method, c.base+path, in)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.key)
-	resp, data, err := c.tr.Do(ctx, op, req)
+	resp, data, err := tr.Do(ctx, op, req)
 	if err != nil {
 		return nil, err
 	}

@@ -65,12 +65,26 @@ type Config struct {
 	KlipyAPIKey  string  `env:"KLIPY_API_KEY"` // secret
 	KlipyRate    float64 `env:"KLIPY_RATE" envDefault:"3.3"`
 	KlipyBurst   int     `env:"KLIPY_BURST" envDefault:"10"`
+	// Budget shared by the keys of one organisation (ACCOUNTS_FILE's
+	// "organization"), beside each key's; 0 turns it off.
+	KlipyOrgPerMinute float64 `env:"KLIPY_ORG_PER_MINUTE" envDefault:"1000"`
+	KlipyOrgBurst     int     `env:"KLIPY_ORG_BURST" envDefault:"50"`
 
 	// ClickyID.
 	ClickyIDBaseURL string  `env:"CLICKYID_BASE_URL" envDefault:"https://clickyid.com/api/v1"`
 	ClickyIDAPIKey  string  `env:"CLICKYID_API_KEY"` // secret
 	ClickyIDRate    float64 `env:"CLICKYID_RATE" envDefault:"0.27"`
 	ClickyIDBurst   int     `env:"CLICKYID_BURST" envDefault:"5"`
+	// Per-minute budgets of the endpoint classes, per key, within the
+	// hourly one (CLICKYID_RATE); 0 turns a class's off.
+	ClickyIDSinglePerMinute       float64 `env:"CLICKYID_SINGLE_PER_MINUTE" envDefault:"100"`
+	ClickyIDSingleBurst           int     `env:"CLICKYID_SINGLE_BURST" envDefault:"200"`
+	ClickyIDBulkPerMinute         float64 `env:"CLICKYID_BULK_PER_MINUTE" envDefault:"10"`
+	ClickyIDBulkBurst             int     `env:"CLICKYID_BULK_BURST" envDefault:"20"`
+	ClickyIDTargetGroupsPerMinute float64 `env:"CLICKYID_TARGET_GROUPS_PER_MINUTE" envDefault:"50"`
+	ClickyIDTargetGroupsBurst     int     `env:"CLICKYID_TARGET_GROUPS_BURST" envDefault:"100"`
+	ClickyIDOffersPerMinute       float64 `env:"CLICKYID_OFFERS_PER_MINUTE" envDefault:"30"`
+	ClickyIDOffersBurst           int     `env:"CLICKYID_OFFERS_BURST" envDefault:"60"`
 
 	// KlickTipp partner onboarding (see onboarding.go).
 	KlickTippPartnerAccountID string `env:"KLICKTIPP_PARTNER_ACCOUNT_ID"`

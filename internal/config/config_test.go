@@ -45,6 +45,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{[]string{"KLICKTIPP_BASE_URL=http://example.com"}, "KLICKTIPP_BASE_URL: "},
 		{[]string{"KLIPY_BASE_URL=ftp://x"}, "KLIPY_BASE_URL: "},
 		{[]string{"CLICKYID_RATE=-1"}, "CLICKYID_RATE: "},
+		{[]string{"CLICKYID_BULK_PER_MINUTE=-1"}, "CLICKYID_BULK_PER_MINUTE: "},
+		{[]string{"KLIPY_ORG_BURST=0"}, "KLIPY_ORG_BURST: "},
 		{[]string{"WORKER_ACK_WAIT=soon"}, "WORKER_ACK_WAIT: not a valid duration"},
 		{[]string{"WORKER_SHUTDOWN_GRACE=-5s"}, "WORKER_SHUTDOWN_GRACE: "},
 		{[]string{"LOG_LEVEL=loud"}, "LOG_LEVEL: "},

@@ -197,6 +197,8 @@ func (c *Config) Validate() error {
 		{"WORKER_CONCURRENCY", c.Concurrency, 1}, {"WORKER_MAX_ATTEMPTS", c.MaxAttempts, 1},
 		{"WORKER_MAX_JOB_BYTES", c.MaxJobBytes, 1024}, {"WORKER_MAX_JOB_ITEMS", c.MaxJobItems, 1},
 		{"STREAM_REPLICAS", c.StreamReplicas, 1}, {"KLICKTIPP_BURST", c.KlickTippBurst, 1}, {"KLIPY_BURST", c.KlipyBurst, 1}, {"CLICKYID_BURST", c.ClickyIDBurst, 1},
+		{"KLIPY_ORG_BURST", c.KlipyOrgBurst, 1}, {"CLICKYID_SINGLE_BURST", c.ClickyIDSingleBurst, 1}, {"CLICKYID_BULK_BURST", c.ClickyIDBulkBurst, 1},
+		{"CLICKYID_TARGET_GROUPS_BURST", c.ClickyIDTargetGroupsBurst, 1}, {"CLICKYID_OFFERS_BURST", c.ClickyIDOffersBurst, 1},
 	} {
 		if p.n < p.min {
 			return bad(p.v, "must be at least %d, got %d", p.min, p.n)
@@ -226,6 +228,16 @@ func (c *Config) Validate() error {
 	}{{"KLICKTIPP_RATE", c.KlickTippRate}, {"KLIPY_RATE", c.KlipyRate}, {"CLICKYID_RATE", c.ClickyIDRate}} {
 		if !(p.r > 0) || p.r > 1e6 {
 			return bad(p.v, "must be a positive number of requests per second, got %g", p.r)
+		}
+	}
+	for _, p := range []struct {
+		v string
+		r float64
+	}{{"KLIPY_ORG_PER_MINUTE", c.KlipyOrgPerMinute}, {"CLICKYID_SINGLE_PER_MINUTE", c.ClickyIDSinglePerMinute},
+		{"CLICKYID_BULK_PER_MINUTE", c.ClickyIDBulkPerMinute}, {"CLICKYID_TARGET_GROUPS_PER_MINUTE", c.ClickyIDTargetGroupsPerMinute},
+		{"CLICKYID_OFFERS_PER_MINUTE", c.ClickyIDOffersPerMinute}} {
+		if !(p.r >= 0) || p.r > 1e8 {
+			return bad(p.v, "must be a number of requests per minute (0 turns it off), got %g", p.r)
 		}
 	}
 	for _, p := range []struct{ v, u string }{{"KLICKTIPP_BASE_URL", c.KlickTippBaseURL}, {"KLIPY_BASE_URL", c.KlipyBaseURL}, {"CLICKYID_BASE_URL", c.ClickyIDBaseURL}} {

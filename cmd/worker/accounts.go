@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"crmsync/internal/account"
+	"crmsync/internal/apis/clickyid"
 	"crmsync/internal/config"
 	"crmsync/internal/jobs"
 )
@@ -48,6 +49,13 @@ func defaults(c *config.Config) account.Defaults {
 		KlickTippBaseURL: c.KlickTippBaseURL, KlipyBaseURL: c.KlipyBaseURL, ClickyIDBaseURL: c.ClickyIDBaseURL,
 		KlickTippRate: c.KlickTippRate, KlipyRate: c.KlipyRate, ClickyIDRate: c.ClickyIDRate,
 		KlickTippBurst: c.KlickTippBurst, KlipyBurst: c.KlipyBurst, ClickyIDBurst: c.ClickyIDBurst,
+		KlipyOrgRate: c.KlipyOrgPerMinute / 60, KlipyOrgBurst: c.KlipyOrgBurst,
+		ClickyIDClasses: map[string]account.ClassBudget{
+			clickyid.ClassSingle:       {PerMinute: c.ClickyIDSinglePerMinute, Burst: c.ClickyIDSingleBurst},
+			clickyid.ClassBulk:         {PerMinute: c.ClickyIDBulkPerMinute, Burst: c.ClickyIDBulkBurst},
+			clickyid.ClassTargetGroups: {PerMinute: c.ClickyIDTargetGroupsPerMinute, Burst: c.ClickyIDTargetGroupsBurst},
+			clickyid.ClassOffers:       {PerMinute: c.ClickyIDOffersPerMinute, Burst: c.ClickyIDOffersBurst},
+		},
 	}
 }
 

@@ -48,9 +48,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	reg, err := account.New(account.Config{
 		Profiles: m.profiles, Defaults: defaults(c),
 		HTTPClient: apis.NewHTTPClient(c.HTTPTimeout), AllowInsecureHTTP: c.AllowInsecureHTTP || m.sandbox,
-		Limiter: func(api, credential string, rate float64, burst int) (apis.Limiter, error) {
-			return lims.For(api, credential, rate, burst)
-		},
+		Limiters:  lims,
 		Observer:  m.metrics.ObserveAPI,
 		OnSession: m.sessionEvent,
 		Dynamic:   m.dynamic(),
@@ -58,7 +56,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	if err != nil {
 		return err
 	}
-	m.log.Info("accounts ready", "accounts", reg.Names())
+	m.log.Info("accounts ready", "accounts", reg.Len())
 
 	r, err := jobs.NewRunner(js, cons, ckv, reg, jobs.Config{
 		Concurrency: c.Concurrency, MaxAttempts: c.MaxAttempts, AckWait: c.AckWait, ShutdownGrace: c.ShutdownGrace,

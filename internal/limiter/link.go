@@ -204,10 +204,11 @@ func (k *link) latest() (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
-			return bs.StreamInfo().State.LastSeq, nil
+		bs, ok := st.(*jetstream.KeyValueBucketStatus)
+		if !ok || bs.StreamInfo().State.Msgs == 0 {
+			return 0, nil // nothing left to deliver (every key expired)
 		}
-		return 0, nil
+		return bs.StreamInfo().State.LastSeq, nil
 	}
 	e, err := k.kv.Get(ctx, k.key)
 	switch {

@@ -1,10 +1,14 @@
 package limiter_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"crmsync/internal/limiter"
 	"crmsync/internal/limiter/limitertest"
@@ -54,5 +58,59 @@ func TestRegistry(t *testing.T) {
 	reg.Close()
 	if _, err := reg.For("klicktipp", "user", 10, 10); !errors.Is(err, limiter.ErrClosed) {
 		t.Fatalf("For after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestRegistryOneWatch: however many credentials a Registry serves, the
+// process holds one consumer on the limits bucket, and a block written by
+// another replica reaches each credential's limiter through it; a KV outage
+// is warned about once, not once per credential.
+func TestRegistryOneWatch(t *testing.T) {
+	t.Parallel()
+	s := startNATS(t)
+	kv := s.bucket(t)
+	log, logs := newLogger()
+	reg := limiter.NewRegistry(limiter.Config{KV: kv, Logger: log, KVTimeout: 300 * time.Millisecond, KVRetry: time.Second})
+	t.Cleanup(func() { reg.Close() })
+	const n = 40
+	ls := make([]*limiter.Limiter, n)
+	for i := range n {
+		l, err := reg.For("klipy", fmt.Sprintf("key-%d", i), 100, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ls[i] = l
+	}
+	info, err := kv.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := info.(*jetstream.KeyValueBucketStatus).StreamInfo().State.Consumers; c != 1 {
+		t.Errorf("%d consumers on the limits bucket for %d credentials, want 1", c, n)
+	}
+	other, _ := replica(t, s.bucket(t), func(c *limiter.Config) { c.API, c.Credential, c.Rate, c.Burst = "klipy", "key-7", 100, 10 })
+	other.Observe(429, hdr("Retry-After", "30"))
+	eventually(t, "another replica's block reaching the registry's limiter", func() bool { return ls[7].Delay() > 20*time.Second })
+	if d := ls[8].Delay(); d != 0 {
+		t.Errorf("another credential blocked: %v", d)
+	}
+
+	s.shutdown()
+	for i, l := range ls {
+		if i == 7 {
+			continue // blocked
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := l.Wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("Wait with NATS down = %v, want local limiting", err)
+		}
+	}
+	if w := logs.Count("level=WARN"); w != 1 {
+		t.Errorf("%d warnings for one outage of %d credentials, want 1", w, n)
 	}
 }

@@ -114,7 +114,13 @@ func (k *link) watch() {
 		if err == nil {
 			k.publishAll() // whatever was seen while the watch was down
 			restart := k.consume(w, since)
-			_ = w.Stop()
+			// Stop deletes the consumer with a request that waits up to
+			// JetStream's default timeout (5s) when the server is gone; on
+			// close during an outage leave it (the connection's close
+			// ends the subscription, the server drops the idle consumer).
+			if k.ctx.Err() == nil || !k.degraded.Load() {
+				_ = w.Stop()
+			}
 			if restart {
 				continue
 			}

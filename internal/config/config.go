@@ -145,9 +145,24 @@ func (c *Config) ApplySandbox() {
 	for _, b := range []struct {
 		v string
 		n *int
-	}{{"KLICKTIPP_BURST", &c.KlickTippBurst}, {"KLIPY_BURST", &c.KlipyBurst}, {"CLICKYID_BURST", &c.ClickyIDBurst}} {
+	}{{"KLICKTIPP_BURST", &c.KlickTippBurst}, {"KLIPY_BURST", &c.KlipyBurst}, {"CLICKYID_BURST", &c.ClickyIDBurst},
+		{"KLIPY_ORG_BURST", &c.KlipyOrgBurst}, {"CLICKYID_SINGLE_BURST", &c.ClickyIDSingleBurst}, {"CLICKYID_BULK_BURST", &c.ClickyIDBulkBurst},
+		{"CLICKYID_TARGET_GROUPS_BURST", &c.ClickyIDTargetGroupsBurst}, {"CLICKYID_OFFERS_BURST", &c.ClickyIDOffersBurst}} {
 		if !c.IsSet(b.v) {
 			*b.n = SandboxBurst
+		}
+	}
+	// The organisation's and the endpoint classes' minute budgets no
+	// tighter than the sandbox's per-key rates.
+	for _, r := range []struct {
+		v    string
+		f    *float64
+		rate float64
+	}{{"KLIPY_ORG_PER_MINUTE", &c.KlipyOrgPerMinute, SandboxRate * 60}, {"CLICKYID_SINGLE_PER_MINUTE", &c.ClickyIDSinglePerMinute, SandboxClickyIDRate * 60},
+		{"CLICKYID_BULK_PER_MINUTE", &c.ClickyIDBulkPerMinute, SandboxClickyIDRate * 60}, {"CLICKYID_TARGET_GROUPS_PER_MINUTE", &c.ClickyIDTargetGroupsPerMinute, SandboxClickyIDRate * 60},
+		{"CLICKYID_OFFERS_PER_MINUTE", &c.ClickyIDOffersPerMinute, SandboxClickyIDRate * 60}} {
+		if !c.IsSet(r.v) {
+			*r.f = r.rate
 		}
 	}
 }

@@ -125,3 +125,18 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestSandboxBudgets: the sandbox lifts the organisation's and endpoint
+// classes' minute budgets with the per-key rates, unless they are set.
+func TestSandboxBudgets(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load([]string{"CLICKYID_OFFERS_PER_MINUTE=5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ApplySandbox()
+	if c.ClickyIDBulkPerMinute < 60*c.ClickyIDRate || c.KlipyOrgPerMinute < 60*c.KlipyRate || c.ClickyIDOffersPerMinute != 5 {
+		t.Errorf("sandbox bulk %g/min (ClickyID %g/s), organisation %g/min (Klipy %g/s), offers %g/min (set to 5)",
+			c.ClickyIDBulkPerMinute, c.ClickyIDRate, c.KlipyOrgPerMinute, c.KlipyRate, c.ClickyIDOffersPerMinute)
+	}
+}

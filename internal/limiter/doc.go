@@ -48,8 +48,8 @@
 // Wait blocks at most MaxWait (default 10s); when a request could not go
 // within it, Wait returns a *BlockedError at once, which matches
 // apis.ErrRateLimited and carries the wait, so the job runner can hand the job
-// back with a delay instead of holding a slot. Delay tells the same without
-// taking anything.
+// back with a delay instead of holding a slot (a wait never above MaxBlock,
+// whatever the state says). Delay tells the same without taking anything.
 //
 // # Sharing across replicas
 //
@@ -119,5 +119,6 @@
 // crmsync_limiter_blocks_total{api,cause} (blocks imposed by an API and seen
 // by this replica; cause "429", "retry_after" or "remaining_zero") and
 // crmsync_limiter_budget_tokens{api} (tokens available now, zero while
-// blocked, summed over credentials).
+// blocked, summed over credentials). The api label is the limiter's API: a
+// budget of an API has its own ("clickyid_bulk", "klipy_org").
 package limiter

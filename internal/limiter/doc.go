@@ -109,9 +109,9 @@
 // Limiter and Registry are safe for concurrent use. A Limiter made by New
 // with KV owns one goroutine (its watch); the limiters of a Registry share
 // one watch of the whole bucket (one goroutine and one JetStream consumer
-// per process) and one view of KV's health, so an outage warns once. Close
-// stops a watch and waits for it, after which the limiter limits locally. A
-// nil *metrics.Metrics records nothing.
+// per process) and one view of KV's health, so an outage warns once per
+// API, not once per credential. Close stops a watch and waits for it, after
+// which the limiter limits locally. A nil *metrics.Metrics records nothing.
 //
 // # Metrics
 //

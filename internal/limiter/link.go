@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +59,8 @@ func (k *link) active() bool {
 }
 
 // fail switches every limiter of the link to local limiting for k.retry,
-// warning once per outage.
+// warning once per outage (once per API the link serves, so that each
+// API's log shows its outage).
 func (k *link) fail(err error) {
 	if k.ctx.Err() != nil {
 		return
@@ -66,14 +68,39 @@ func (k *link) fail(err error) {
 	k.retryAt.Store(time.Now().Add(k.retry).UnixNano())
 	k.fails.Add(1)
 	if !k.degraded.Swap(true) {
-		k.log.Warn("limiter: shared limits in NATS KV unavailable; limiting this replica locally until it is back", "err", err)
+		k.logEach(slog.LevelWarn, "limiter: shared limits in NATS KV unavailable; limiting this replica locally until it is back", "err", err)
 	}
 }
 
 // ok records a successful KV operation and leaves degraded mode.
 func (k *link) ok() {
 	if k.degraded.Load() && k.degraded.Swap(false) {
-		k.log.Info("limiter: shared limits in NATS KV available again")
+		k.logEach(slog.LevelInfo, "limiter: shared limits in NATS KV available again")
+	}
+}
+
+// logEach logs msg once for each API among the link's limiters (a
+// Registry's link; a Limiter's own logger names its API already).
+func (k *link) logEach(level slog.Level, msg string, args ...any) {
+	var names []string
+	if k.key == "" {
+		k.mu.Lock()
+		seen := map[string]bool{}
+		for _, s := range k.subs {
+			if !seen[s.l.api] {
+				seen[s.l.api] = true
+				names = append(names, s.l.api)
+			}
+		}
+		k.mu.Unlock()
+		sort.Strings(names)
+	}
+	if len(names) == 0 {
+		k.log.Log(context.Background(), level, msg, args...)
+		return
+	}
+	for _, api := range names {
+		k.log.Log(context.Background(), level, msg, append([]any{"api", api}, args...)...)
 	}
 }
 

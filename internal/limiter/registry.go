@@ -11,8 +11,8 @@ import (
 //
 // With base.KV the Registry's limiters share one watch of the whole bucket
 // (one JetStream consumer and one goroutine for the process, started by the
-// first For) and one view of KV's health (a KV outage is warned about once,
-// not once per credential). A Limiter costs nothing until For creates it,
+// first For) and one view of KV's health (a KV outage is warned about once
+// per API, not once per credential). A Limiter costs nothing until For creates it,
 // so ask for one when a credential is first used, not for every configured
 // account at start.
 type Registry struct {

@@ -37,10 +37,9 @@ func (c *countingKV) Get(ctx context.Context, key string) (jetstream.KeyValueEnt
 	return c.KeyValue.Get(ctx, key)
 }
 
-// benchKV connects to a fresh embedded JetStream server and returns the
-// limits bucket, counted.
-func benchKV(b *testing.B) *countingKV {
-	srv := brokertest.Start(b)
+// benchKV connects to srv (a connection of its own, as a replica's) and
+// returns the limits bucket, counted.
+func benchKV(b *testing.B, srv *brokertest.Server) *countingKV {
 	_, js := srv.Connect(b)
 	kv, err := limiter.EnsureBucket(context.Background(), js, 1)
 	if err != nil {
@@ -52,38 +51,53 @@ func benchKV(b *testing.B) *countingKV {
 // BenchmarkSharedGrants measures grants through one credential shared in
 // KV (embedded JetStream on this machine), with a budget far above what is
 // asked so that only the grant machinery counts: requests per second and KV
-// operations per request, for 1 and 16 concurrent callers in one replica.
+// operations per request, for 1 and 16 concurrent callers in one replica,
+// and 8 callers in each of two replicas (racing for the same key).
 //
 //	go test -run '^$' -bench SharedGrants -benchtime 3s ./internal/limiter/
 func BenchmarkSharedGrants(b *testing.B) {
-	for _, callers := range []int{1, 16} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			kv := benchKV(b)
-			l, err := limiter.New(limiter.Config{API: "bench", Credential: "k", Rate: 1e6, Burst: 1000, KV: kv,
-				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			if err != nil {
-				b.Fatal(err)
+	for _, tc := range []struct{ replicas, callers int }{{1, 1}, {1, 16}, {2, 8}} {
+		b.Run(fmt.Sprintf("replicas=%d/callers=%d", tc.replicas, tc.callers), func(b *testing.B) {
+			srv := brokertest.Start(b)
+			var kvs []*countingKV
+			var ls []*limiter.Limiter
+			for range tc.replicas {
+				kv := benchKV(b, srv)
+				l, err := limiter.New(limiter.Config{API: "bench", Credential: "k", Rate: 1e6, Burst: 1000, KV: kv,
+					Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Close()
+				kvs, ls = append(kvs, kv), append(ls, l)
 			}
-			defer l.Close()
+			ops := func() (n int64) {
+				for _, kv := range kvs {
+					n += kv.ops.Load()
+				}
+				return n
+			}
 			ctx := context.Background()
 			var next atomic.Int64
 			b.ResetTimer()
-			begin, before := time.Now(), kv.ops.Load()
+			begin, before := time.Now(), ops()
 			var wg sync.WaitGroup
-			for range callers {
-				wg.Go(func() {
-					for next.Add(1) <= int64(b.N) {
-						if err := l.Wait(ctx); err != nil {
-							b.Error(err)
-							return
+			for _, l := range ls {
+				for range tc.callers {
+					wg.Go(func() {
+						for next.Add(1) <= int64(b.N) {
+							if err := l.Wait(ctx); err != nil {
+								b.Error(err)
+								return
+							}
 						}
-					}
-				})
+					})
+				}
 			}
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(begin).Seconds(), "req/s")
-			b.ReportMetric(float64(kv.ops.Load()-before)/float64(b.N), "kv_ops/req")
+			b.ReportMetric(float64(ops()-before)/float64(b.N), "kv_ops/req")
 		})
 	}
 }
@@ -95,7 +109,7 @@ func BenchmarkSharedGrants(b *testing.B) {
 //
 //	go test -run '^$' -bench KVUpdateOneKey -benchtime 3s ./internal/limiter/
 func BenchmarkKVUpdateOneKey(b *testing.B) {
-	kv := benchKV(b)
+	kv := benchKV(b, brokertest.Start(b))
 	ctx := context.Background()
 	rev, err := kv.Create(ctx, "bench.key", []byte(`{"tat":1}`))
 	if err != nil {

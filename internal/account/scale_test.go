@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"crmsync/internal/account"
 	"crmsync/internal/broker/brokertest"
 	"crmsync/internal/jobs"
@@ -71,6 +73,11 @@ func BenchmarkManyAccounts(b *testing.B) {
 		}
 		idle(b, "used", base)
 		b.ReportMetric(float64(warnings.Load()), "kv_warnings")
+		if st, err := kv.Status(ctx); err == nil {
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+				b.ReportMetric(float64(bs.StreamInfo().State.Consumers), "kv_consumers")
+			}
+		}
 		lims.Close()
 	}
 }

@@ -52,8 +52,19 @@ func (j *Joined) Wait(ctx context.Context) error {
 	return nil
 }
 
-// Observe tells every budget but the silent ones the answer.
+// Observe tells every budget but the silent ones the answer. An answer
+// whose X-RateLimit-Window names none of their windows (the API changed its
+// windows, or a proxy limits too) is taken by every one of them: a 429 is
+// never left to a budget that does not exist.
 func (j *Joined) Observe(status int, h http.Header) {
+	claimed := false
+	for _, l := range j.told {
+		claimed = claimed || !l.foreign(h)
+	}
+	if !claimed {
+		h = h.Clone()
+		h.Del("X-RateLimit-Window")
+	}
 	for _, l := range j.told {
 		l.Observe(status, h)
 	}

@@ -30,9 +30,9 @@ type world struct {
 }
 
 type worldConfig struct {
-	latency time.Duration       // added to every fake answer
-	ktLimit apistest.RateLimit  // KlickTipp's limit per credential; zero: none
-	ciLimit apistest.RateLimit  // ClickyID's; zero: none
+	latency time.Duration      // added to every fake answer
+	ktLimit apistest.RateLimit // KlickTipp's limit per credential; zero: none
+	ciLimit apistest.RateLimit // ClickyID's; zero: none
 	ciOpts  []clickyidtest.Option
 }
 

@@ -282,7 +282,7 @@ func (b *bench) rateLimited(ctx context.Context) error {
 		Figure: fmt.Sprintf("utilisation %.3f, %.0f 429s, %.0f sent while blocked", cu, c429, cbl),
 		Anchor: fmt.Sprintf("peer %.3f, %.0f 429s, %.0f sent while blocked", pu, p429, pbl),
 		Ratio:  cu, Target: "≥ 0.97, 0 blocked, ≤ 1 429, ahead of the peer",
-		Met:    cu >= 0.97 && cbl == 0 && c429 <= 1 && cu >= pu && c429 <= p429 && cbl <= pbl, chart: "B3 crmsync utilisation"})
+		Met: cu >= 0.97 && cbl == 0 && c429 <= 1 && cu >= pu && c429 <= p429 && cbl <= pbl, chart: "B3 crmsync utilisation"})
 	return nil
 }
 

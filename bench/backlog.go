@@ -57,7 +57,8 @@ func (w *world) enqueueRun(file string, args ...string) (time.Duration, int64, e
 // dumpJobs writes every message on the jobs stream to path as
 // length-prefixed bodies, for the anchor to publish again.
 func dumpJobs(ctx context.Context, js jetstream.JetStream, path string) (int, error) {
-	c, err := js.OrderedConsumer(ctx, "CRMSYNC_JOBS", jetstream.OrderedConsumerConfig{})
+	// A work-queue stream allows only explicit-ack pull consumers.
+	c, err := js.CreateOrUpdateConsumer(ctx, "CRMSYNC_JOBS", jetstream.ConsumerConfig{Durable: "bench-dump", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		return 0, err
 	}
@@ -83,6 +84,7 @@ func dumpJobs(ctx context.Context, js jetstream.JetStream, path string) (int, er
 			binary.BigEndian.PutUint32(l[:], uint32(len(m.Data())))
 			w.Write(l[:])
 			w.Write(m.Data())
+			_ = m.Ack()
 			n++
 		}
 	}

@@ -33,7 +33,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func (b *bench) live(ctx context.Context) error {
 	const slots = 4
 	lat := 100 * time.Millisecond
-	backfill := spec{Prefix: "b5-backfill", API: "klicktipp", Jobs: b.n(30), Per: 50}
+	backfill := spec{Prefix: "b5-backfill", API: "klicktipp", Jobs: max(3*slots, b.n(30)), Per: 50}
 	nLive := max(4, b.n(20))
 	ktLive := spec{Prefix: "b5-live-kt", API: "klicktipp", Jobs: (nLive + 1) / 2, Per: 5}
 	ciLive := spec{Prefix: "b5-live-ci", API: "clickyid", Jobs: nLive / 2, Per: 10}

@@ -84,6 +84,9 @@ func (w *world) workerEnv(httpAddr string, slots int, extra map[string]string) [
 		"CLICKYID_BASE_URL": w.ci.URL, "CLICKYID_API_KEY": clickyKey,
 		"CLICKYID_RATE": "1000000", "CLICKYID_BURST": "1000000",
 	}
+	for _, class := range []string{"SINGLE", "BULK", "TARGET_GROUPS", "OFFERS"} {
+		env["CLICKYID_"+class+"_PER_MINUTE"], env["CLICKYID_"+class+"_BURST"] = "60000000", "1000000"
+	}
 	for k, v := range extra {
 		env[k] = v
 	}

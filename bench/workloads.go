@@ -256,7 +256,11 @@ func (b *bench) rateLimited(ctx context.Context) error {
 			p, err = w.startPeer(ctx, 8, int(limit/window.Seconds()))
 			subject, stream = peerJobs, peerResults
 		} else {
-			p, err = w.startWorker(8, map[string]string{"CLICKYID_RATE": fmt.Sprint(limit / window.Seconds()), "CLICKYID_BURST": fmt.Sprint(limit)})
+			// The fleet budget is the fake's: 20 per 2 s, as the hourly
+			// budget and as the bulk class's minute budget alike.
+			p, err = w.startWorker(8, map[string]string{
+				"CLICKYID_RATE": fmt.Sprint(limit / window.Seconds()), "CLICKYID_BURST": fmt.Sprint(limit),
+				"CLICKYID_BULK_PER_MINUTE": fmt.Sprint(limit * time.Minute / window), "CLICKYID_BULK_BURST": fmt.Sprint(limit)})
 		}
 		if err != nil {
 			return windowStats{}, err

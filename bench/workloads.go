@@ -260,7 +260,7 @@ func (b *bench) rateLimited(ctx context.Context) error {
 			// budget and as the bulk class's minute budget alike.
 			p, err = w.startWorker(8, map[string]string{
 				"CLICKYID_RATE": fmt.Sprint(limit / window.Seconds()), "CLICKYID_BURST": fmt.Sprint(limit),
-				"CLICKYID_BULK_PER_MINUTE": fmt.Sprint(limit * time.Minute / window), "CLICKYID_BULK_BURST": fmt.Sprint(limit)})
+				"CLICKYID_BULK_PER_MINUTE": fmt.Sprint(limit * 60 / window.Seconds()), "CLICKYID_BULK_BURST": fmt.Sprint(limit)})
 		}
 		if err != nil {
 			return windowStats{}, err

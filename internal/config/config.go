@@ -98,6 +98,12 @@ type Config struct {
 	AccountsFile      string `env:"ACCOUNTS_FILE"`
 	AllowInsecureHTTP bool   `env:"ALLOW_INSECURE_HTTP" envDefault:"false"`
 
+	// Operator console under /console/ on HTTP_ADDR: off unless
+	// CONSOLE_PASSWORD is set (or in sandbox mode on a loopback listener).
+	ConsolePassword   string        `env:"CONSOLE_PASSWORD"` // secret; at least 12 characters
+	ConsoleReadOnly   bool          `env:"CONSOLE_READ_ONLY" envDefault:"false"`
+	ConsoleSessionTTL time.Duration `env:"CONSOLE_SESSION_TTL" envDefault:"12h"`
+
 	set map[string]bool // variables present in the environment, for ApplySandbox and TokenStores
 }
 
@@ -110,6 +116,7 @@ var Secrets = []string{
 	"KLICKTIPP_PASSWORD", "KLICKTIPP_DEVELOPER_KEY", "KLICKTIPP_CUSTOMER_KEY",
 	"KLIPY_API_KEY", "CLICKYID_API_KEY",
 	"ONBOARDING_SECRET", "ACCOUNTS_MASTER_KEY", "ACCOUNTS_MASTER_KEY_PREVIOUS",
+	"CONSOLE_PASSWORD",
 }
 
 // DefaultStore and DefaultSandboxStore are the embedded server's store
@@ -192,7 +199,7 @@ func (c *Config) Embedded() bool { return c.NATSURL == "" }
 // SecretValues returns the non-empty secret values, for redaction.
 func (c *Config) SecretValues() []string {
 	var out []string
-	for _, s := range []string{c.NATSPassword, c.EmbeddedNATSToken, c.KlickTippPassword, c.KlickTippDeveloperKey, c.KlickTippCustomerKey, c.KlipyAPIKey, c.ClickyIDAPIKey} {
+	for _, s := range []string{c.NATSPassword, c.EmbeddedNATSToken, c.KlickTippPassword, c.KlickTippDeveloperKey, c.KlickTippCustomerKey, c.KlipyAPIKey, c.ClickyIDAPIKey, c.ConsolePassword} {
 		if s != "" {
 			out = append(out, s)
 		}

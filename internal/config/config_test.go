@@ -57,6 +57,9 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{[]string{"NATS_USER=u"}, "NATS_USER: "},
 		{[]string{"ACCOUNTS_FILE=/nonexistent/accounts.json"}, "ACCOUNTS_FILE: "},
 		{[]string{"KLIPY_API_KEY_FILE=/nonexistent/key"}, "KLIPY_API_KEY_FILE: "},
+		{[]string{"CONSOLE_PASSWORD=short"}, "CONSOLE_PASSWORD: must be at least 12 characters"},
+		{[]string{"CONSOLE_READ_ONLY=maybe"}, "CONSOLE_READ_ONLY: "},
+		{[]string{"CONSOLE_SESSION_TTL=0s"}, "CONSOLE_SESSION_TTL: "},
 	}
 	for _, tc := range cases {
 		_, err := config.Load(tc.env)
@@ -113,6 +116,7 @@ func TestErrorsNeverContainSecrets(t *testing.T) {
 		{"KLICKTIPP_BASE_URL=http://u:" + canary + "@example.com"},
 		{"KLICKTIPP_DEVELOPER_KEY=" + canary},
 		{"NATS_PASSWORD=" + canary},
+		{"CONSOLE_PASSWORD=" + canary[:8]},
 	}
 	for _, e := range envs {
 		_, err := config.Load(e)

@@ -214,6 +214,7 @@ func (c *Config) Validate() error {
 		{"WORKER_ACK_WAIT", c.AckWait}, {"WORKER_SHUTDOWN_GRACE", c.ShutdownGrace}, {"WORKER_RETRY_BASE", c.RetryBaseDelay},
 		{"WORKER_RETRY_MAX", c.RetryMaxDelay}, {"WORKER_RATE_LIMIT_HOLD", c.HoldRateLimit}, {"JOBS_DUPLICATE_WINDOW", c.DuplicateWindow},
 		{"RESULTS_MAX_AGE", c.ResultsMaxAge}, {"DLQ_MAX_AGE", c.DLQMaxAge}, {"LIMITER_MAX_BLOCK", c.LimiterMaxBlock}, {"HTTP_TIMEOUT", c.HTTPTimeout},
+		{"CONSOLE_SESSION_TTL", c.ConsoleSessionTTL},
 	} {
 		if p.d.Seconds() <= 0 {
 			return bad(p.v, "must be a positive duration")
@@ -262,6 +263,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return bad("LOG_FORMAT", "must be json or text, got %q", c.LogFormat)
+	}
+	if c.ConsolePassword != "" && len([]rune(c.ConsolePassword)) < 12 {
+		return bad("CONSOLE_PASSWORD", "must be at least 12 characters")
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return bad("HTTP_ADDR", "%q is not host:port (like :8080)", c.HTTPAddr)

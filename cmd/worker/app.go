@@ -45,6 +45,7 @@ type Main struct {
 	profiles map[string]account.Profile
 	sb       *sandbox
 	live     *live // onboarded accounts and the callback (onboarding.go)
+	console  consoleState
 
 	embedded *broker.Embedded
 	nc       *nats.Conn
@@ -109,6 +110,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.profiles = p
 	}
+	if err := m.setupConsole(); err != nil {
+		return err
+	}
 	if err := m.serveHTTP(); err != nil {
 		return err
 	}
@@ -131,6 +135,7 @@ func (m *Main) Run(ctx context.Context) error {
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	wg.Go(func() { m.sampleDeadLetters(sctx, js) })
+	m.startConsole(ctx, js)
 	return m.work(ctx, js, cons)
 }
 
@@ -140,7 +145,7 @@ func (m *Main) serveHTTP() error {
 		return fmt.Errorf("HTTP_ADDR %s: %w", m.cfg.HTTPAddr, err)
 	}
 	m.httpSrv = &http.Server{
-		Handler:           routes(m.reg, &m.ready, m.sandboxRoutes()),
+		Handler:           routes(m.reg, &m.ready, m.consoleRoutes()),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -151,6 +156,11 @@ func (m *Main) serveHTTP() error {
 	paths := "/healthz /readyz /metrics"
 	if m.sb != nil {
 		paths += " /sandbox/klicktipp/subscribers /sandbox/klipy/people /sandbox/clickyid /sandbox/klicktipp/grantapiaccess/<id>"
+	}
+	if m.console.c != nil {
+		paths += " /console/"
+	} else {
+		m.log.Info("console off: " + m.console.off)
 	}
 	m.log.Info("http listening", "addr", ln.Addr().String(), "paths", paths)
 	go func() {

@@ -28,6 +28,13 @@ type JobView struct {
 // Found reports whether anything is stored for the job.
 func (v *JobView) Found() bool { return len(v.Results)+len(v.Queued)+len(v.Dead) > 0 }
 
+// Newest returns the results, newest first.
+func (v *JobView) Newest() []StoredResult {
+	out := slices.Clone(v.Results)
+	slices.Reverse(out)
+	return out
+}
+
 // Latest returns the newest result, or nil.
 func (v *JobView) Latest() *StoredResult {
 	if len(v.Results) == 0 {

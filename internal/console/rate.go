@@ -65,7 +65,7 @@ func ThroughputSince(ctx context.Context, js jetstream.JetStream, since time.Tim
 	}
 	read := 0
 	for read < maxRateResults {
-		batch, err := cons.Fetch(min(256, maxRateResults-read), jetstream.FetchMaxWait(time.Second), jetstream.FetchContext(ctx))
+		batch, err := cons.Fetch(min(256, maxRateResults-read), jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return t, fmt.Errorf("stream %s: %w", jobs.ResultsStream, err)
 		}

@@ -25,13 +25,13 @@ const LanePrefix = "crmsync.lanes."
 
 // Lane is one durable consumer on CRMSYNC_JOBS.
 type Lane struct {
-	Name     string
-	Filter   string // its filter subjects, comma-separated
-	API      string // "" when the lane is not one credential's
-	Account  string
-	Priority string // live, backfill or ""
-	Pending  uint64 // waiting, not delivered yet
-	InFlight int    // delivered, not acked
+	Name        string
+	Filter      string // its filter subjects, comma-separated
+	API         string // "" when the lane is not one credential's
+	Account     string
+	Priority    string // live, backfill or ""
+	Pending     uint64 // waiting, not delivered yet
+	InFlight    int    // delivered, not acked
 	Redelivered int
 	Waiting     int // pull requests waiting (replicas asking for work)
 	Paused      bool

@@ -62,10 +62,10 @@ type QueuedMsg struct {
 // Checkpoint is a running job's saved progress in CRMSYNC_CHECKPOINTS
 // (the JSON internal/jobs writes under "msg-<stream sequence>").
 type Checkpoint struct {
-	Failures  int       `json:"failures"`
-	Attempts  int       `json:"attempts"`
-	Started   time.Time `json:"started"`
-	LastError string    `json:"lastError,omitempty"`
+	Failures  int                     `json:"failures"`
+	Attempts  int                     `json:"attempts"`
+	Started   time.Time               `json:"started"`
+	LastError string                  `json:"lastError,omitempty"`
 	Items     map[int]jobs.ItemResult `json:"items,omitempty"`
 }
 

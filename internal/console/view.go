@@ -62,7 +62,7 @@ var funcs = template.FuncMap{
 		}
 		return string(b)
 	},
-	"add": func(a, b int) int { return a + b },
+	"add":   func(a, b int) int { return a + b },
 	"deref": func(b *bool) bool { return b != nil && *b },
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,6 +24,10 @@ type JobView struct {
 	Results []StoredResult      // oldest first (a replay adds one)
 	Queued  []QueuedMsg         // its messages still on CRMSYNC_JOBS
 	Dead    []deadletter.Letter // its dead letters
+	// Scanned queued messages were searched; Truncated says the queue
+	// holds more (a job not started yet further back is not shown).
+	Scanned   uint64
+	Truncated bool
 }
 
 // Found reports whether anything is stored for the job.
@@ -95,31 +100,7 @@ func FindJob(ctx context.Context, js jetstream.JetStream, id string) (*JobView, 
 	slices.SortStableFunc(v.Results, func(a, b StoredResult) int {
 		return cmp.Or(a.Result.Finished.Compare(b.Result.Finished), cmp.Compare(a.Result.Part, b.Result.Part))
 	})
-	ckv, cerr := js.KeyValue(ctx, jobs.CheckpointBucket)
-	if cerr != nil && !errors.Is(cerr, jetstream.ErrBucketNotFound) {
-		return v, fmt.Errorf("kv %s: %w", jobs.CheckpointBucket, cerr)
-	}
-	err = backfill.ReadStream(ctx, js, jobs.JobsStream, nil, 0, true, func(m jetstream.Msg) bool {
-		if !isJob(m, id) {
-			return true
-		}
-		meta, _ := m.Metadata()
-		q := QueuedMsg{Subject: m.Subject(), Priority: m.Headers().Get(jobs.HeaderPriority)}
-		if meta != nil {
-			q.Seq, q.Time = meta.Sequence.Stream, meta.Timestamp
-		}
-		if ckv != nil && q.Seq > 0 {
-			if e, err := ckv.Get(ctx, "msg-"+strconv.FormatUint(q.Seq, 10)); err == nil {
-				var cp Checkpoint
-				if json.Unmarshal(e.Value(), &cp) == nil {
-					q.Checkpoint = &cp
-				}
-			}
-		}
-		v.Queued = append(v.Queued, q)
-		return true
-	})
-	if err != nil {
+	if err := findQueued(ctx, js, v); err != nil {
 		return v, err
 	}
 	err = deadletter.Each(ctx, js, func(l deadletter.Letter) error {
@@ -131,14 +112,73 @@ func FindJob(ctx context.Context, js jetstream.JetStream, id string) (*JobView, 
 	return v, err
 }
 
+// maxQueuedScan bounds the queued messages FindJob reads one by one
+// (CRMSYNC_JOBS is a work queue: no second consumer may read it, so
+// messages are fetched by sequence). Jobs with a checkpoint are found
+// wherever they are.
+const maxQueuedScan = 2000
+
+// findQueued adds job v.ID's messages on CRMSYNC_JOBS: those with a
+// checkpoint (started and not finished), then the oldest maxQueuedScan.
+func findQueued(ctx context.Context, js jetstream.JetStream, v *JobView) error {
+	s, err := js.Stream(ctx, jobs.JobsStream)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", jobs.JobsStream, err)
+	}
+	checkpoints := map[uint64]*Checkpoint{}
+	if err := eachValue(ctx, js, jobs.CheckpointBucket, func(key string, val []byte) {
+		seq, err := strconv.ParseUint(strings.TrimPrefix(key, "msg-"), 10, 64)
+		var cp Checkpoint
+		if err == nil && json.Unmarshal(val, &cp) == nil {
+			checkpoints[seq] = &cp
+		}
+	}); err != nil {
+		return err
+	}
+	seen := map[uint64]bool{}
+	add := func(m *jetstream.RawStreamMsg) {
+		if seen[m.Sequence] || !isJob(m, v.ID) {
+			return
+		}
+		seen[m.Sequence] = true
+		v.Queued = append(v.Queued, QueuedMsg{Seq: m.Sequence, Time: m.Time, Subject: m.Subject,
+			Priority: m.Header.Get(jobs.HeaderPriority), Checkpoint: checkpoints[m.Sequence]})
+	}
+	for seq := range checkpoints {
+		if m, err := s.GetMsg(ctx, seq); err == nil {
+			add(m)
+		}
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("stream %s: %w", jobs.JobsStream, err)
+	}
+	seq := info.State.FirstSeq
+	for range min(info.State.Msgs, maxQueuedScan) {
+		m, err := s.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(">"))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("stream %s: seq %d: %w", jobs.JobsStream, seq, err)
+		}
+		add(m)
+		seq = m.Sequence + 1
+	}
+	v.Scanned = min(info.State.Msgs, maxQueuedScan)
+	v.Truncated = info.State.Msgs > maxQueuedScan
+	slices.SortFunc(v.Queued, func(a, b QueuedMsg) int { return cmp.Compare(a.Seq, b.Seq) })
+	return nil
+}
+
 // isJob reports whether a job message is job id's: its envelope's id, else
 // its Nats-Msg-Id (the wire contract's order).
-func isJob(m jetstream.Msg, id string) bool {
+func isJob(m *jetstream.RawStreamMsg, id string) bool {
 	var env struct {
 		ID string `json:"id"`
 	}
-	if json.Unmarshal(m.Data(), &env) == nil && env.ID != "" {
+	if json.Unmarshal(m.Data, &env) == nil && env.ID != "" {
 		return env.ID == id
 	}
-	return m.Headers().Get(jobs.HeaderMsgID) == id
+	return m.Header.Get(jobs.HeaderMsgID) == id
 }

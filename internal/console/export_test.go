@@ -1,0 +1,4 @@
+package console
+
+// ParseLane is parseLane, for tests.
+var ParseLane = parseLane

@@ -37,6 +37,10 @@ type Metrics struct {
 	ResultsPublished *prometheus.CounterVec   // crmsync_results_published_total{kind,status}
 	DeadLetterDepth  prometheus.Gauge         // crmsync_dead_letter_depth
 	BuildInfo        *prometheus.GaugeVec     // crmsync_build_info{version,revision,goversion}
+
+	// Sampled every 15 s by the worker's heartbeat (internal/console).
+	Ready             prometheus.Gauge     // crmsync_ready
+	CredentialBlocked *prometheus.GaugeVec // crmsync_credential_blocked_seconds{api,credential}
 }
 
 // The label values known in advance. New creates every counter and
@@ -132,10 +136,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "crmsync_build_info", Help: "Always 1; the labels say which build runs (module version, VCS revision, Go version).",
 		}, []string{"version", "revision", "goversion"}),
+		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "crmsync_ready", Help: "1 when this replica is ready (NATS connected, streams bound; what /readyz says), else 0; sampled every 15 s.",
+		}),
+		CredentialBlocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crmsync_credential_blocked_seconds", Help: "Seconds until an API's block of a credential ends, fleet-wide from CRMSYNC_LIMITS (credential: the limiter's hashed id); absent when not blocked; sampled every 15 s.",
+		}, []string{"api", "credential"}),
 	}
 	m.BuildInfo.WithLabelValues(build()).Set(1)
 	m.initLabels()
 	if reg != nil {
+		reg.MustRegister(m.Ready, m.CredentialBlocked)
 		reg.MustRegister(m.JobsTotal, m.ItemsTotal, m.JobRetries, m.DeadLetters, m.JobDuration,
 			m.InFlight, m.ConsumerPending, m.APIRequests, m.APIDuration,
 			m.SessionsOpened, m.SessionsClosed, m.SessionsOpen, m.SessionRelogins,

@@ -105,8 +105,33 @@ func (m *Main) startConsole(ctx context.Context, js jetstream.JetStream) {
 			case <-time.After(15 * time.Second):
 			}
 		}
-		console.Heartbeat(ctx, kv, r, func() (bool, string) { why := m.ready.check(); return why == "", why }, m.log)
+		console.Heartbeat(ctx, kv, r, func() (bool, string) { return m.sample(ctx, js) }, m.log)
 	})
+}
+
+// sample runs before each heartbeat: it says whether this replica is ready
+// and sets crmsync_ready and crmsync_credential_blocked_seconds (the
+// fleet's blocks, from CRMSYNC_LIMITS, so every replica reports the same:
+// alert on their max).
+func (m *Main) sample(ctx context.Context, js jetstream.JetStream) (bool, string) {
+	why := m.ready.check()
+	if why == "" {
+		m.metrics.Ready.Set(1)
+	} else {
+		m.metrics.Ready.Set(0)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	now := time.Now()
+	if limits, err := console.Limits(ctx, js, nil, now); err == nil {
+		m.metrics.CredentialBlocked.Reset()
+		for _, l := range limits {
+			if !l.BlockedUntil.IsZero() {
+				m.metrics.CredentialBlocked.WithLabelValues(l.API, l.ID).Set(l.BlockedUntil.Sub(now).Seconds())
+			}
+		}
+	}
+	return why == "", why
 }
 
 // loopback reports whether addr (host:port) listens on loopback only.

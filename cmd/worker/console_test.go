@@ -101,3 +101,24 @@ func loginClient(t *testing.T, base, password string) *http.Client {
 	}
 	return c
 }
+
+// TestReadyMetric: the heartbeat sets crmsync_ready, which the "no replica
+// ready" alert reads.
+func TestReadyMetric(t *testing.T) {
+	b := start(t, baseEnv(t))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body := get(t, "http://"+b.http+"/metrics")
+		if strings.Contains(body, "\ncrmsync_ready 1\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("crmsync_ready is not 1 within 10s of the start")
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal("test ended")
+		}
+	}
+}

@@ -52,19 +52,20 @@ func EnsureReplicas(ctx context.Context, js jetstream.JetStream, replicas int) (
 	return kv, nil
 }
 
-// Heartbeat writes r (with Seen, Ready and Reason refreshed; state may be
-// nil) to kv now and every 15 s until ctx is done, then deletes it. Write
+// Heartbeat writes r (with Seen, and Ready and Reason from beat, which is
+// called before each write and may be nil) to kv now and every 15 s until
+// ctx is done, then deletes it. Write
 // failures are logged at debug and retried on the next tick: a missed
 // heartbeat only hides the replica from the console for a while.
-func Heartbeat(ctx context.Context, kv jetstream.KeyValue, r Replica, state func() (ready bool, reason string), log *slog.Logger) {
+func Heartbeat(ctx context.Context, kv jetstream.KeyValue, r Replica, beat func() (ready bool, reason string), log *slog.Logger) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	key := replicaKey(r.ID)
-	beat := func() {
+	write := func() {
 		r.Seen = time.Now().UTC()
-		if state != nil {
-			r.Ready, r.Reason = state()
+		if beat != nil {
+			r.Ready, r.Reason = beat()
 		}
 		b, _ := json.Marshal(r)
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -73,7 +74,7 @@ func Heartbeat(ctx context.Context, kv jetstream.KeyValue, r Replica, state func
 			log.Debug("console: heartbeat not written", "bucket", ReplicaBucket, "err", err)
 		}
 	}
-	beat()
+	write()
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	for {
@@ -86,7 +87,7 @@ func Heartbeat(ctx context.Context, kv jetstream.KeyValue, r Replica, state func
 			cancel()
 			return
 		case <-t.C:
-			beat()
+			write()
 		}
 	}
 }

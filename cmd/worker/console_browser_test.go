@@ -258,7 +258,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}
 	b.shot("accounts")
+	// ClickyID answers X-RateLimit-Remaining: 0 for the next hour: the
+	// credential is blocked fleet-wide, and a second job waits for it.
+	w.m.sb.ci.SetRateLimit(apistest.RateLimit{Limit: 1, Window: time.Hour, Headers: true, RetryAfter: true})
+	for i := range 2 {
+		id := fmt.Sprintf("signup-check-%d", i+1)
+		publishJob(t, js, jobs.KindEmailValidate, id, map[string]any{"id": id, "kind": "email.validate",
+			"emails": []string{"a@uni.example", "b@example.com"}, "targetGroupIds": []string{"tg_uni"}, "mode": "any"}, false)
+	}
 	b.run("open the overview", chromedp.Click(chromedp.CSS(`a[href="/console/"]`)), chromedp.WaitVisible(chromedp.CSS("#replica-count")))
+	b.waitFor("the ClickyID block", `document.querySelector("table.stack tbody").textContent.includes("blocked")`)
 	b.shot("overview")
 	b.run("phone size", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#replica-count")))
 	b.shot("overview-phone")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,7 +35,24 @@ func (b Backfill) Percent() int { return int(b.Done() * 100) }
 // Backfills reads every record in CRMSYNC_BACKFILLS and sums up each
 // backfill from one pass over CRMSYNC_RESULTS and CRMSYNC_DLQ, with
 // internal/backfill's Tracker (as `enqueue status` does), newest first.
+// Each call reads both streams whole; a Console keeps a backfillIndex
+// instead, which reads only what is new.
 func Backfills(ctx context.Context, js jetstream.JetStream) ([]Backfill, error) {
+	return (&backfillIndex{}).backfills(ctx, js)
+}
+
+// backfillIndex follows CRMSYNC_RESULTS and CRMSYNC_DLQ for every
+// recorded backfill: a backfill seen for the first time is read from the
+// start of both streams, then every call reads only the messages stored
+// since the last. (A Tracker takes a message twice without counting it
+// twice.) It is safe for concurrent use; calls are serialised.
+type backfillIndex struct {
+	mu       sync.Mutex
+	trackers map[string]*backfill.Tracker
+	next     map[string]uint64 // stream: the next sequence to read
+}
+
+func (x *backfillIndex) backfills(ctx context.Context, js jetstream.JetStream) ([]Backfill, error) {
 	var recs []backfill.Record
 	if err := eachValue(ctx, js, backfill.RecordBucket, func(_ string, v []byte) {
 		var r backfill.Record
@@ -44,36 +62,68 @@ func Backfills(ctx context.Context, js jetstream.JetStream) ([]Backfill, error) 
 	}); err != nil {
 		return nil, err
 	}
-	if len(recs) == 0 {
-		return nil, nil
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.trackers == nil {
+		x.trackers, x.next = map[string]*backfill.Tracker{}, map[string]uint64{}
 	}
-	trackers := make([]*backfill.Tracker, len(recs))
-	for i, r := range recs {
-		trackers[i] = backfill.NewTracker(r.ID)
+	live := map[string]bool{}
+	var fresh []*backfill.Tracker
+	for _, r := range recs {
+		live[r.ID] = true
+		if x.trackers[r.ID] == nil {
+			t := backfill.NewTracker(r.ID)
+			x.trackers[r.ID] = t
+			fresh = append(fresh, t)
+		}
 	}
-	if err := backfill.ReadStream(ctx, js, jobs.ResultsStream, nil, 0, true, func(m jetstream.Msg) bool {
-		for _, t := range trackers {
-			if t.AddResult(m) {
-				break
+	for id := range x.trackers {
+		if !live[id] {
+			delete(x.trackers, id) // its record expired
+		}
+	}
+	all := make([]*backfill.Tracker, 0, len(x.trackers))
+	for _, t := range x.trackers {
+		all = append(all, t)
+	}
+	for _, stream := range []string{jobs.ResultsStream, jobs.DLQStream} {
+		add := func(t *backfill.Tracker, m jetstream.Msg) bool {
+			if stream == jobs.ResultsStream {
+				return t.AddResult(m)
+			}
+			return t.AddDeadLetter(m)
+		}
+		feed := func(ts []*backfill.Tracker, from uint64) (uint64, error) {
+			last := uint64(0)
+			err := backfill.ReadStream(ctx, js, stream, nil, from, true, func(m jetstream.Msg) bool {
+				if meta, err := m.Metadata(); err == nil {
+					last = max(last, meta.Sequence.Stream)
+				}
+				for _, t := range ts {
+					if add(t, m) {
+						break
+					}
+				}
+				return true
+			})
+			return last, err
+		}
+		if len(fresh) > 0 && x.next[stream] > 0 {
+			if _, err := feed(fresh, 0); err != nil {
+				return nil, err
 			}
 		}
-		return true
-	}); err != nil {
-		return nil, err
-	}
-	if err := backfill.ReadStream(ctx, js, jobs.DLQStream, nil, 0, true, func(m jetstream.Msg) bool {
-		for _, t := range trackers {
-			if t.AddDeadLetter(m) {
-				break
-			}
+		last, err := feed(all, x.next[stream])
+		if err != nil {
+			return nil, err
 		}
-		return true
-	}); err != nil {
-		return nil, err
+		if last > 0 {
+			x.next[stream] = last + 1
+		}
 	}
 	out := make([]Backfill, len(recs))
 	for i, r := range recs {
-		s := trackers[i].Summary(r.Jobs)
+		s := x.trackers[r.ID].Summary(r.Jobs)
 		s.Record = &recs[i]
 		out[i] = Backfill{Record: r, Summary: s}
 	}

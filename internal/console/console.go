@@ -63,6 +63,7 @@ type Console struct {
 	mux    http.Handler
 	logins *rate.Limiter // failed logins
 	log    *slog.Logger
+	index  backfillIndex
 }
 
 // ErrShortPassword is returned by New for a password under 12 characters.

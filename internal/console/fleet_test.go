@@ -291,3 +291,43 @@ func TestReplayFilteredSetAndJobPage(t *testing.T) {
 		t.Errorf("job page lacks the dead letter:\n%s", page)
 	}
 }
+
+// TestBackfillsPageReadsOnlyWhatIsNew: the console's index sees results
+// stored after its last read, and a backfill recorded after its results.
+func TestBackfillsPageReadsOnlyWhatIsNew(t *testing.T) {
+	b := setup(t, console.Config{Password: password})
+	ctx := ctxT(t)
+	kv, err := backfill.EnsureRecords(ctx, b.js, backfill.RecordsConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(id string, n int) {
+		if err := backfill.SaveRecord(ctx, kv, backfill.Record{ID: id, Kind: jobs.KindEmailValidate, Account: "default", Jobs: n, Items: n, Source: id + ".txt", Created: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	result := func(id string, n int) {
+		publishResult(t, b.js, jobs.Result{ID: backfill.JobID(id, n), Kind: jobs.KindEmailValidate, Status: jobs.StatusSucceeded,
+			Finished: time.Now().UTC(), Counts: jobs.Counts{Total: 1, Succeeded: 1}})
+	}
+	c := b.client()
+	b.login(c)
+	page := func() string { _, p := b.do(c, "GET", "/console/backfills", nil, nil); return p }
+	record("alpha", 2)
+	result("alpha", 1)
+	if p := page(); !strings.Contains(p, "1 of 2 jobs finished") {
+		t.Fatalf("first read:\n%s", p)
+	}
+	result("alpha", 2)
+	result("beta", 1) // before beta's record, as when jobs finish before enqueue records them
+	result("beta", 2)
+	if p := page(); !strings.Contains(p, "2 of 2 jobs finished") {
+		t.Fatalf("second read lacks alpha's new result:\n%s", p)
+	}
+	record("beta", 3)
+	result("alpha", 2) // a duplicate: not counted twice
+	p := page()
+	if !strings.Contains(p, `data-backfill="beta"`) || !strings.Contains(p, "2 of 3 jobs finished") || strings.Contains(p, "3 of 2") {
+		t.Fatalf("third read: beta's earlier results or alpha's duplicate miscounted:\n%s", p)
+	}
+}

@@ -120,7 +120,7 @@ func (c *Console) overview(_ http.ResponseWriter, r *http.Request, v *view) (str
 func (c *Console) backfills(_ http.ResponseWriter, r *http.Request, v *view) (string, int) {
 	ctx, cancel := c.ctx(r)
 	defer cancel()
-	bs, err := Backfills(ctx, c.jetStream())
+	bs, err := c.index.backfills(ctx, c.jetStream())
 	if err != nil {
 		v.Error = "Reading backfills: " + err.Error()
 	}
@@ -144,7 +144,7 @@ func (c *Console) backfill(_ http.ResponseWriter, r *http.Request, v *view) (str
 		v.Error = "Not a backfill id: " + id
 		return "error", http.StatusBadRequest
 	}
-	bs, err := Backfills(ctx, c.jetStream())
+	bs, err := c.index.backfills(ctx, c.jetStream())
 	if err != nil {
 		v.Error = "Reading backfills: " + err.Error()
 		return "error", http.StatusBadGateway

@@ -145,6 +145,7 @@ func publishJob(t *testing.T, js jetstream.JetStream, kind jobs.Kind, id string,
 // letter, replay it and see the job succeed, and see an action without
 // its CSRF token refused.
 func TestConsoleInBrowser(t *testing.T) {
+	chromium(t) // skips (or fails under CI=true) before starting anything
 	const password = "correct horse battery staple"
 	env := append(baseEnv(t), "CONSOLE_PASSWORD="+password, "LOG_LEVEL=warn")
 	w := startMode(t, env, true)

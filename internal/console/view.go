@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -101,7 +102,7 @@ func parseTemplates() map[string]*template.Template {
 // render writes page name with v, filling the common fields.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, v *view) {
 	if s, ok := c.sessionOf(r); ok {
-		v.CSRF = cmpOr(v.CSRF, c.csrf(s))
+		v.CSRF = cmp.Or(v.CSRF, c.csrf(s))
 	}
 	v.Open, v.ReadOnly, v.Now = c.open, c.cfg.ReadOnly, time.Now()
 	if v.Nav == "" {
@@ -116,13 +117,6 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // page wraps a read-only page handler: a session, and NATS (or a page

@@ -38,6 +38,8 @@ type Config struct {
 	// SessionTTL is how long a login lasts; default 12h.
 	SessionTTL time.Duration
 	// Refresh is how often pages reload their live parts; default 3s.
+	// Pages that read a whole stream each time (dead letters, a running
+	// job) reload at most every 10 s; a finished job's page not at all.
 	Refresh time.Duration
 	// Accounts lists the accounts; nil shows none.
 	Accounts AccountLister
@@ -161,6 +163,10 @@ func secureHeaders(w http.ResponseWriter) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 }
+
+// slowRefresh is the reload interval, in seconds, of pages that read a
+// whole stream.
+func (c *Console) slowRefresh() int { return int(max(c.cfg.Refresh, 10*time.Second).Seconds()) }
 
 // ctx bounds one page's NATS reads.
 func (c *Console) ctx(r *http.Request) (context.Context, context.CancelFunc) {

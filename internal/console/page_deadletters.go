@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"crmsync/internal/deadletter"
 	"crmsync/internal/jobs"
@@ -94,7 +95,7 @@ func (c *Console) deadLetters(_ http.ResponseWriter, r *http.Request, v *view) (
 	if len(ls) > maxShown {
 		d.Letters = ls[:maxShown]
 	}
-	v.Nav, v.Title, v.Data, v.Refresh = "deadletters", "Dead letters", d, int(c.cfg.Refresh.Seconds())
+	v.Nav, v.Title, v.Data, v.Refresh = "deadletters", "Dead letters", d, c.slowRefresh()
 	return "deadletters", http.StatusOK
 }
 
@@ -201,6 +202,10 @@ func (c *Console) confirm(_ http.ResponseWriter, r *http.Request, v *view) (stri
 	return "confirm", http.StatusOK
 }
 
+// maxReplay bounds the dead letters one POST replays (oldest first), so
+// that the answer comes within the HTTP server's write timeout.
+const maxReplay = 500
+
 // replayedRow is one replay's outcome.
 type replayedRow struct {
 	Seq   uint64
@@ -217,7 +222,9 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusServiceUnavailable, "error", v)
 		return
 	}
-	ctx, cancel := c.ctx(r)
+	// An action may take longer than a page's reads; the worker's HTTP
+	// server gives a response 60 s.
+	ctx, cancel := context.WithTimeout(r.Context(), 45*time.Second)
 	defer cancel()
 	var targets []letterRow
 	if s := r.PostFormValue("seq"); s != "" {
@@ -248,6 +255,10 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 		c.render(w, r, http.StatusBadRequest, "error", v)
 		return
 	}
+	left := 0
+	if len(targets) > maxReplay {
+		targets, left = targets[:maxReplay], len(targets)-maxReplay
+	}
 	var out []replayedRow
 	failed := 0
 	for _, l := range targets {
@@ -263,6 +274,9 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 		out = append(out, row)
 	}
 	v.Notice = strconv.Itoa(len(out)-failed) + " of " + strconv.Itoa(len(out)) + " dead letters replayed."
+	if left > 0 {
+		v.Notice += " " + strconv.Itoa(left) + " more match: replay the set again for the next " + strconv.Itoa(min(left, maxReplay)) + "."
+	}
 	v.Data = out
 	status := http.StatusOK
 	if failed > 0 {

@@ -24,6 +24,9 @@ func (c *Console) job(_ http.ResponseWriter, r *http.Request, v *view) (string, 
 	if err != nil {
 		v.Error = "Reading job " + id + ": " + err.Error()
 	}
-	v.Data, v.Refresh = jv, int(c.cfg.Refresh.Seconds())
+	v.Data = jv
+	if jv.Latest() == nil || len(jv.Queued) > 0 {
+		v.Refresh = c.slowRefresh() // not finished yet
+	}
 	return "job", http.StatusOK
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"runtime/debug"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,6 +21,7 @@ import (
 	"crmsync/internal/console"
 	"crmsync/internal/jobs"
 	"crmsync/internal/limiter"
+	"crmsync/internal/vault"
 )
 
 // consoleState is the worker's side of the operator console: the console
@@ -27,6 +31,7 @@ type consoleState struct {
 	off    string // why the console is off
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	js     atomic.Pointer[jetstream.JetStream] // set once bound, for the accounts page
 }
 
 // setupConsole builds the console when it is enabled: CONSOLE_PASSWORD is
@@ -46,7 +51,8 @@ func (m *Main) setupConsole() error {
 	}
 	con, err := console.New(console.Config{
 		Password: c.ConsolePassword, ReadOnly: c.ConsoleReadOnly, SessionTTL: c.ConsoleSessionTTL,
-		Accounts:    console.AccountsFunc(func(context.Context) ([]console.Account, error) { return m.consoleAccounts(), nil }),
+		Accounts:    console.AccountsFunc(m.consoleAccounts),
+		Revoker:     revoker{m},
 		Credentials: m.consoleCredentials,
 		Logger:      m.log,
 	})
@@ -83,6 +89,7 @@ func (m *Main) startConsole(ctx context.Context, js jetstream.JetStream) {
 	if m.console.c != nil {
 		m.console.c.SetJetStream(js)
 	}
+	m.console.js.Store(&js)
 	ctx, cancel := context.WithCancel(ctx)
 	m.console.cancel = cancel
 	m.closers = append(m.closers, func() error { cancel(); m.console.wg.Wait(); return nil })
@@ -164,9 +171,61 @@ func version() string {
 	return "devel"
 }
 
-// consoleAccounts lists this replica's configured accounts without a
-// secret: name, API, auth mode, where it came from.
-func (m *Main) consoleAccounts() []console.Account {
+// consoleAccounts lists the accounts without a secret: this replica's
+// configured ones (name, API, auth mode, where it came from), then those
+// granted through onboarding (bucket CRMSYNC_ACCOUNTS, read without the
+// master key), which the console may revoke.
+func (m *Main) consoleAccounts(ctx context.Context) ([]console.Account, error) {
+	out := m.configuredAccounts()
+	v, err := m.vault(ctx)
+	if err != nil || v == nil {
+		return out, err
+	}
+	granted, err := v.List(ctx)
+	if err != nil {
+		return out, err
+	}
+	for _, e := range granted {
+		out = append(out, console.Account{Name: e.Name, API: "klicktipp", Mode: "partner (customer key granted through onboarding)",
+			Source: vault.Bucket, Status: "granted", Detail: "user " + e.Username, Created: "granted " + e.GrantedAt.UTC().Format(time.RFC3339), Revoke: true})
+	}
+	return out, nil
+}
+
+// vault returns the onboarding store without a master key (listing and
+// revoking need none), or nil when there is no bucket or no NATS yet.
+func (m *Main) vault(ctx context.Context) (*vault.Vault, error) {
+	p := m.console.js.Load()
+	if p == nil {
+		return nil, nil
+	}
+	kv, err := (*p).KeyValue(ctx, vault.Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return vault.New(kv, nil), nil
+}
+
+// revoker revokes onboarded accounts for the console (as `enqueue accounts
+// revoke` does); every replica's watch drops the account within seconds.
+type revoker struct{ m *Main }
+
+func (r revoker) Revoke(ctx context.Context, name string) error {
+	v, err := r.m.vault(ctx)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		return fmt.Errorf("account %q: no onboarded accounts (no bucket %s)", name, vault.Bucket)
+	}
+	return v.Revoke(ctx, name)
+}
+
+// configuredAccounts lists this replica's configured accounts.
+func (m *Main) configuredAccounts() []console.Account {
 	source := "ACCOUNTS_FILE"
 	var out []console.Account
 	for _, name := range sortedNames(m.profiles) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -9,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"crmsync/internal/vault"
 )
 
 func TestConsoleIsOffWithoutAPassword(t *testing.T) {
@@ -120,5 +125,68 @@ func TestReadyMetric(t *testing.T) {
 		case <-t.Context().Done():
 			t.Fatal("test ended")
 		}
+	}
+}
+
+// TestConsoleListsAndRevokesOnboardedAccounts: an account granted through
+// onboarding shows on the accounts page without its key, and the console
+// revokes it (a POST with the CSRF token, after a confirmation page).
+func TestConsoleListsAndRevokesOnboardedAccounts(t *testing.T) {
+	const customerKey = "cust0mer-key-canary-0123456789"
+	b := start(t, append(baseEnv(t), "CONSOLE_PASSWORD=a long enough password"))
+	js, err := jetstream.New(b.m.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	kv, err := vault.Ensure(ctx, js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vault.New(kv, key).Grant(ctx, "acme", "acme-owner", customerKey); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + b.http
+	c := loginClient(t, base, "a long enough password")
+	resp, err := c.Get(base + "/console/accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readAll(t, resp)
+	if !strings.Contains(page, "acme-owner") || !strings.Contains(page, "granted") || !strings.Contains(page, "/console/accounts/confirm?name=acme") {
+		t.Fatalf("accounts page lacks the onboarded account or its revoke:\n%s", page)
+	}
+	if strings.Contains(page, customerKey) || strings.Contains(page, customerKey[len(customerKey)-4:]) {
+		t.Error("accounts page shows the customer key or its hint")
+	}
+	resp, err = c.Get(base + "/console/accounts/confirm?name=acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := csrfField.FindStringSubmatch(readAll(t, resp))
+	if m == nil {
+		t.Fatal("no form on the confirmation page")
+	}
+	resp, err = c.PostForm(base+"/console/accounts/revoke", url.Values{"name": {"acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readAll(t, resp); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("revoke without the CSRF token: %d, want 403", resp.StatusCode)
+	}
+	resp, err = c.PostForm(base+"/console/accounts/revoke", url.Values{"name": {"acme"}, "csrf": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readAll(t, resp); resp.StatusCode != 200 || !strings.Contains(body, "revoked") {
+		t.Fatalf("revoke: %d\n%s", resp.StatusCode, body)
+	}
+	if left, err := vault.New(kv, nil).List(ctx); err != nil || len(left) != 0 {
+		t.Errorf("after the revoke: %v %v, want no account", left, err)
 	}
 }

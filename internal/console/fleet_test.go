@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -329,5 +330,40 @@ func TestBackfillsPageReadsOnlyWhatIsNew(t *testing.T) {
 	p := page()
 	if !strings.Contains(p, `data-backfill="beta"`) || !strings.Contains(p, "2 of 3 jobs finished") || strings.Contains(p, "3 of 2") {
 		t.Fatalf("third read: beta's earlier results or alpha's duplicate miscounted:\n%s", p)
+	}
+}
+
+// TestOverviewAttributesLaneConsumers lays out CRMSYNC_JOBS as the lanes
+// work does (lane subjects crmsync.lanes.<api>.<account>.<priority>, one
+// durable consumer per lane beside the intake's) and checks that the
+// Overview counts a lane's jobs under its API and account.
+func TestOverviewAttributesLaneConsumers(t *testing.T) {
+	b := setup(t, console.Config{})
+	ctx := ctxT(t)
+	cfg := jobs.Streams(jobs.StreamConfig{})[0]
+	cfg.Subjects = append(cfg.Subjects, console.LanePrefix+">")
+	if _, err := b.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	const lane = console.LanePrefix + "klicktipp.acme.live"
+	if _, err := b.js.CreateOrUpdateConsumer(ctx, jobs.JobsStream, jetstream.ConsumerConfig{
+		Durable: "lane-klicktipp-acme-live", FilterSubject: lane, AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := b.js.Publish(ctx, lane, []byte(`{"id":"live-`+string(rune('a'+i))+`","kind":"contact.upsert","target":"klicktipp","account":"acme"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var page string
+	eventually(t, "the lane's 2 jobs on the overview", func() bool {
+		_, page = b.do(b.client(), "GET", "/console/", nil, nil)
+		return regexp.MustCompile(`<td data-label="API">klicktipp</td><td data-label="Account">acme</td>\s*<td class="r" data-label="Queued">2</td>`).MatchString(page)
+	})
+	if !strings.Contains(page, "klicktipp · acme · live") {
+		t.Errorf("lanes table lacks the lane's API, account and priority:\n%s", page)
+	}
+	if regexp.MustCompile(`data-label="Queued">2</td>\s*<td class="r" data-label="In flight">0</td>\s*<td data-label="Oldest">–</td>`).MatchString(page) {
+		t.Error("the lane's oldest job has no age")
 	}
 }

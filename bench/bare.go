@@ -141,7 +141,10 @@ func (b *bare) upsert(ctx context.Context, job jobBody) error {
 		}
 	}
 	for _, c := range job.Contacts {
-		var sub map[string]any
+		// Only the id, which a result records (as crmsync and the peer do).
+		var sub struct {
+			ID json.Number `json:"id"`
+		}
 		if err := b.call(ctx, http.MethodPost, "/subscriber", hdr, map[string]any{"email": c.Email, "tagid": tagID, "fields": c.Fields}, &sub); err != nil {
 			return err
 		}

@@ -214,7 +214,10 @@ func (p *peer) upsert(ctx context.Context, job jobBody) (ok, failed int, err err
 				}
 			}
 		}
-		status, err := p.do(ctx, http.MethodPost, base+"/subscriber", hdr, body, nil)
+		var sub struct {
+			ID json.Number `json:"id"` // recorded in a result, as crmsync records it
+		}
+		status, err := p.do(ctx, http.MethodPost, base+"/subscriber", hdr, body, &sub)
 		switch {
 		case err == nil:
 			ok++

@@ -1,0 +1,205 @@
+package backfill
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"crmsync/internal/jobs"
+)
+
+var csvSeeds = []string{
+	"email,first_name\nann@example.com,\"Ann\ndan@example.com,Dan\neve@example.com,Eve\n",
+	"email,first_name\nbob@example.com,Bob\n\n\r\ncy@example.com,C\"y\nann@example.com,\"Ann\"x\nd@example.com,\"a\r\nb\"\r\ne@x.com,\"\"\"\"\n",
+	"a,b\n\"x\"\r\n\"y\"\rz\n\r\r\n\"q\",\"r\"\n\"unterminated\nmore\nlines",
+	"a\n\"\"\n\",\"\n\r\"\n\"\"\"\n",
+	"email,n\n" + strings.Repeat("x@example.com,"+strings.Repeat("y", 40)+"\n", 3) + "z@example.com,\"" + strings.Repeat("long\n", 30) + "\"\nlast@example.com,L\n",
+}
+
+// csvBoundaries returns the input offsets at which encoding/csv ends each
+// record of in.
+func csvBoundaries(in string) []int64 {
+	r := csv.NewReader(strings.NewReader(in))
+	r.FieldsPerRecord = -1
+	var out []int64
+	for {
+		_, err := r.Read()
+		if err == io.EOF {
+			return out
+		}
+		out = append(out, r.InputOffset())
+	}
+}
+
+// scanBoundaries returns where rowScan ends each row of in.
+func scanBoundaries(in string) []int64 {
+	var out []int64
+	off := 0
+	for off < len(in) {
+		var sc rowScan
+		n, _ := sc.feed([]byte(in[off:]))
+		if sc.state <= scanLineCR && !sc.ended { // only blank lines left
+			break
+		}
+		off += n
+		out = append(out, int64(off))
+	}
+	return out
+}
+
+// rowScan ends every row where encoding/csv does: it is what finds the end
+// of a row too long to hand to encoding/csv.
+func FuzzRowScanMatchesEncodingCSV(f *testing.F) {
+	for _, s := range csvSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		want, got := csvBoundaries(in), scanBoundaries(in)
+		if !slices.Equal(want, got) {
+			t.Fatalf("rows end at %v, encoding/csv ends them at %v; input %q", got, want, in)
+		}
+	})
+}
+
+type row struct {
+	line   int64
+	item   string // "" for a bad row
+	raw    string
+	reason string
+}
+
+func readRows(t *testing.T, in string, limit int64) ([]row, error) {
+	t.Helper()
+	spec := Spec{Kind: jobs.KindContactUpsert, Target: jobs.TargetKlipy}.WithDefaults()
+	r, err := newCSVReader(strings.NewReader(in), spec, limit)
+	if err != nil {
+		return nil, err
+	}
+	var out []row
+	for {
+		it, err := r.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		var re *RowError
+		if errors.As(err, &re) {
+			out = append(out, row{line: re.Line, raw: re.Raw, reason: re.Reason})
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, row{line: it.Line, item: string(it.JSON)})
+	}
+}
+
+// A row over the limit is a bad row, and the rows after it are read as
+// they are without the limit: same lines, same items.
+func FuzzCSVLimitKeepsTheRowsAfter(f *testing.F) {
+	for _, s := range csvSeeds {
+		f.Add(s, uint8(20))
+	}
+	f.Fuzz(func(t *testing.T, in string, limit uint8) {
+		lim := int64(limit%64) + 8
+		all, err := readRows(t, in, 1<<30)
+		if err != nil {
+			return
+		}
+		lim += int64(strings.IndexByte(in, '\n') + 1) // the header fits
+		got, err := readRows(t, in, lim)
+		if err != nil {
+			t.Fatalf("header under limit %d: %v", lim, err)
+		}
+		if len(got) != len(all) {
+			t.Fatalf("limit %d: %d rows, want %d\n%v\n%v", lim, len(got), len(all), got, all)
+		}
+		for i := range got {
+			if got[i].line != all[i].line {
+				t.Fatalf("limit %d: row %d at line %d, want %d\n%v\n%v", lim, i, got[i].line, all[i].line, got, all)
+			}
+			if got[i].item != "" && got[i].item != all[i].item {
+				t.Fatalf("limit %d: row %d is %q, want %q", lim, i, got[i].item, all[i].item)
+			}
+			if int64(len(got[i].raw)) > max(lim, MaxRaw) {
+				t.Fatalf("raw of %d bytes", len(got[i].raw))
+			}
+		}
+	})
+}
+
+// An unterminated quote in a large input takes a row's limit of memory,
+// not the input's: the rest is read without being kept, and the reject
+// keeps MaxRaw bytes of it and names the lines it swallowed.
+func TestCSVUnterminatedQuoteIsBounded(t *testing.T) {
+	t.Parallel()
+	const rows = 200_000
+	in := "email,first_name\nbob@example.com,Bob\nann@example.com,\"Ann\n" + strings.Repeat("dan@example.com,Dan\n", rows)
+	got, err := readRows(t, in, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].item == "" || got[1].item != "" || got[1].line != 3 || len(got[1].raw) != MaxRaw {
+		t.Fatalf("rows: %d, first %+v, raw %d bytes", len(got), got[0], len(got[1].raw))
+	}
+	if want := "unterminated quote starting at line 3 swallows lines 3-200003 (the rest of the input)"; !strings.Contains(got[1].reason, want) {
+		t.Errorf("reason %q, want %q", got[1].reason, want)
+	}
+	// A long row that ends is one bad row; the next rows are read.
+	in = "email,first_name\nann@example.com,\"" + strings.Repeat("x\n", 1<<20) + "\"\nbob@example.com,Bob\n"
+	if got, err = readRows(t, in, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].item != "" || got[1].line != 1<<20+3 || got[1].item == "" {
+		t.Fatalf("rows %d: %+v", len(got), got[len(got)-1])
+	}
+	if want := "row is longer than 1,048,576 bytes (lines 2-1048578)"; got[0].reason != want {
+		t.Errorf("reason %q, want %q", got[0].reason, want)
+	}
+}
+
+// BenchmarkCSVUnclosedQuote reads a 400 MB CSV (from a small .gz) whose
+// third line opens a quote that is never closed, and reports the
+// process's peak RSS (VmHWM; run it alone:
+// go test -run '^$' -bench UnclosedQuote ./internal/backfill/).
+func BenchmarkCSVUnclosedQuote(b *testing.B) {
+	var zb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+	io.WriteString(zw, "email,first_name\nbob@example.com,Bob\nann@example.com,\"Ann\n")
+	line := bytes.Repeat([]byte("dan@example.com,Dan\n"), 1000)
+	for range 20_000 { // 400 MB
+		zw.Write(line)
+	}
+	zw.Close()
+	spec := Spec{Kind: jobs.KindContactUpsert, Target: jobs.TargetKlipy}.WithDefaults()
+	b.SetBytes(400e6)
+	for b.Loop() {
+		zr, err := gzip.NewReader(bytes.NewReader(zb.Bytes()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := NewCSVReader(zr, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := r.Next(); err == io.EOF {
+				break
+			}
+		}
+	}
+	if st, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, l := range strings.Split(string(st), "\n") {
+			var kb float64
+			if _, err := fmt.Sscanf(l, "VmHWM: %f kB", &kb); err == nil {
+				b.ReportMetric(kb/1024, "MB-peak-RSS")
+			}
+		}
+	}
+}

@@ -223,7 +223,7 @@ func dialEmbedded(ctx context.Context, cfg *config.Config, bc broker.Config, log
 		}
 		return nil, fail(exitNATS, "the embedded server at EMBEDDED_NATS_ADDR=%s refused the token from %s: set EMBEDDED_NATS_TOKEN to the worker's, or EMBEDDED_NATS_STORE to its store", cfg.EmbeddedNATSAddr, where)
 	}
-	return nil, fail(exitNATS, "%v; NATS_URL is empty, so enqueue dials the worker's embedded server at EMBEDDED_NATS_ADDR=%s: is the worker running?", err, cfg.EmbeddedNATSAddr)
+	return nil, fail(exitNATS, "%v; NATS_URL is empty, so enqueue dials the worker's embedded server at EMBEDDED_NATS_ADDR=%s", err, cfg.EmbeddedNATSAddr)
 }
 
 func splitList(s string) []string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -83,7 +82,7 @@ func (m *Main) parseBackfill(cmd string, args []string) (*backfillFlags, *config
 	}
 	spec.MaxItems, spec.MaxBytes = cfg.MaxJobItems, cfg.MaxJobBytes
 	if spec.Batch > spec.MaxItems {
-		fmt.Fprintf(m.Stderr, "enqueue: -batch %d is more than the worker's limit; using %d (WORKER_MAX_JOB_ITEMS)\n", spec.Batch, spec.MaxItems)
+		fmt.Fprintf(m.Stderr, "enqueue: -batch %d is more than the worker's limit; using %s (WORKER_MAX_JOB_ITEMS)\n", spec.Batch, num(int64(spec.MaxItems)))
 		spec.Batch = spec.MaxItems
 	}
 	bcfg := backfill.Config{Spec: spec, Input: pos[0], Stdin: m.Stdin, ID: id, Rejects: rejects, Strict: strict, Wait: wait, Timeout: timeout,
@@ -153,7 +152,7 @@ func (m *Main) backfill(ctx context.Context, cmd string, args []string) error {
 		var se *backfill.StrictError
 		switch {
 		case errors.As(perr, &pe):
-			return fail(exitNATS, "%v (published %d of the jobs built; run the same command again to resume: published jobs are deduplicated)", pe, rep.Stats.Published.Load()+rep.Stats.Duplicates.Load())
+			return fail(exitNATS, "%v (published %s of the jobs built; run the same command again to resume: published jobs are deduplicated)", pe, num(rep.Stats.Published.Load()+rep.Stats.Duplicates.Load()))
 		case errors.As(perr, &se):
 			return fail(exitRejects, "%v", se)
 		}
@@ -199,32 +198,26 @@ func exitCode(code int) error {
 func (m *Main) printPublished(rep *backfill.Report) {
 	w, st, name, id, elapsed, rejects := m.Stdout, rep.Stats, rep.Input, rep.ID, rep.Elapsed, rep.Rejects
 	rate := float64(st.Rows.Load()) / max(elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "backfill %s: %s rows read from %s in %s (%s rows/s)\n", id, num(st.Rows.Load()), name, elapsed.Round(time.Millisecond), num(int64(rate)))
-	fmt.Fprintf(w, "  jobs:  %s sent (%s items): %s enqueued, %s already enqueued (duplicates, skipped)\n",
-		num(st.Jobs.Load()), num(st.Items.Load()), num(st.Published.Load()), num(st.Duplicates.Load()))
+	fmt.Fprintf(w, "backfill %s: %s read from %s in %s (%s rows/s)\n", id, plural(st.Rows.Load(), "row", "rows"), name, elapsed.Round(time.Millisecond), num(int64(rate)))
+	fmt.Fprintf(w, "  jobs:  %s sent (%s): %s enqueued, %s already enqueued (duplicates, skipped)\n",
+		num(st.Jobs.Load()), plural(st.Items.Load(), "item", "items"), num(st.Published.Load()), num(st.Duplicates.Load()))
 	if n := st.Done.Load(); n > 0 {
-		fmt.Fprintf(w, "  already done: %s jobs have a result from an earlier run (not sent again)\n", num(n))
+		have := "have"
+		if n == 1 {
+			have = "has"
+		}
+		fmt.Fprintf(w, "  already done: %s %s a result from an earlier run (not sent again)\n", plural(n, "job", "jobs"), have)
 	}
 	if n := st.Rejected.Load(); n > 0 {
-		fmt.Fprintf(w, "  rejected: %s rows (line and reason in %s)\n", num(n), rejects)
+		fmt.Fprintf(w, "  rejected: %s (line and reason in %s)\n", plural(n, "row", "rows"), rejects)
 	}
 	if n := st.Retries.Load(); n > 0 {
-		fmt.Fprintf(w, "  publish retries: %d\n", n)
+		fmt.Fprintf(w, "  publish retries: %s\n", num(n))
 	}
 }
 
-// num formats n with thousands separators.
-func num(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	if n < 0 {
-		return s
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+// num formats n with thousands separators, as status does.
+func num(n int64) string { return backfill.Num(n) }
+
+// plural formats n and its noun: "1 row", "2 rows".
+func plural(n int64, one, many string) string { return backfill.Plural(n, one, many) }

@@ -164,7 +164,7 @@ func TestWaitWithClockAhead(t *testing.T) {
 	m := &Main{Stdin: strings.NewReader(""), Stdout: out, Stderr: &errb, ProgressEvery: time.Hour,
 		Environ: []string{"NATS_URL=" + e.srv.URL()}, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 	code := m.Run(context.Background(), []string{"contacts", "-target", "klicktipp", "-id", "skew", "-wait", "-timeout", "10s", p})
-	if code != 0 || !strings.Contains(out.String(), "1 of 1 jobs finished") {
+	if code != 0 || !strings.Contains(out.String(), "1 of 1 job finished") {
 		t.Errorf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 }

@@ -87,7 +87,7 @@ func (m *Main) dlq(ctx context.Context, args []string) error {
 		if err != nil {
 			return fail(exitNATS, "reading dead letters: %v", err)
 		}
-		fmt.Fprintf(m.Stderr, "%d dead letters\n", n)
+		fmt.Fprintln(m.Stderr, plural(int64(n), "dead letter", "dead letters"))
 	case "show":
 		l, err := deadletter.Get(ctx, c.js, seqs[0])
 		if err != nil {
@@ -137,16 +137,16 @@ func (m *Main) dlq(ctx context.Context, args []string) error {
 		}
 		if failed != nil {
 			e := notFound(failed).(*exitError)
-			e.msg = fmt.Sprintf("%d of %d dead letters not replayed", nfailed, len(seqs))
+			e.msg = fmt.Sprintf("%s of %s not replayed", num(int64(nfailed)), plural(int64(len(seqs)), "dead letter", "dead letters"))
 			return e
 		}
-		fmt.Fprintf(m.Stderr, "%d dead letters replayed\n", len(seqs))
+		fmt.Fprintf(m.Stderr, "%s replayed\n", plural(int64(len(seqs)), "dead letter", "dead letters"))
 	case "purge":
 		n, err := deadletter.Purge(ctx, c.js)
 		if err != nil {
 			return fail(exitNATS, "purging dead letters: %v", err)
 		}
-		fmt.Fprintf(m.Stdout, "purged %d dead letters\n", n)
+		fmt.Fprintf(m.Stdout, "purged %s\n", plural(int64(n), "dead letter", "dead letters"))
 	}
 	return nil
 }

@@ -97,7 +97,7 @@ type StrictError struct {
 }
 
 func (e *StrictError) Error() string {
-	return fmt.Sprintf("%s: %d bad rows (written to %s); nothing published (-strict)", e.Input, e.Rejected, e.Rejects)
+	return fmt.Sprintf("%s: %s (written to %s); nothing published (-strict)", e.Input, Plural(e.Rejected, "bad row", "bad rows"), e.Rejects)
 }
 
 // IncompleteError is a Wait that stopped (its timeout, or an interrupt)
@@ -109,7 +109,11 @@ type IncompleteError struct {
 }
 
 func (e *IncompleteError) Error() string {
-	return fmt.Sprintf("stopped waiting: %d of %d jobs have no result yet (enqueue status %s shows them later)", e.Missing, e.Expected, e.ID)
+	have := "have"
+	if e.Missing == 1 {
+		have = "has"
+	}
+	return fmt.Sprintf("stopped waiting: %s of %s %s no result yet (enqueue status %s shows them later)", Num(int64(e.Missing)), Plural(int64(e.Expected), "job", "jobs"), have, e.ID)
 }
 func (e *IncompleteError) Unwrap() error { return e.Err }
 

@@ -54,8 +54,8 @@ func fail(code int, format string, a ...any) error {
 }
 
 const usage = `usage:
-  enqueue contacts -target klicktipp|klipy [-account A] [-list ID] [-tags a,b] [-map col=field,...] [-batch 200] [-id BACKFILL] [-wait] [-strict] FILE|-
-  enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-map col=email] [-batch 1000] [-id BACKFILL] [-wait] [-strict] FILE|-
+  enqueue contacts -target klicktipp|klipy [-account A] [-list ID] [-tags a,b] [-map col=field,...] [-batch 200] [-id BACKFILL] [-priority backfill|live] [-wait] [-strict] FILE|-
+  enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-map col=email] [-batch 1000] [-id BACKFILL] [-priority backfill|live] [-wait] [-strict] FILE|-
   enqueue status BACKFILL
   enqueue dlq list | show SEQ | replay [SEQ...|-all] | purge -yes
   enqueue accounts invite -account NAME -username KLICKTIPP_USERNAME [-expires 168h] | list | revoke NAME | rotate-master-key

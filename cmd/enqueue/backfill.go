@@ -30,10 +30,10 @@ func (m *Main) parseBackfill(cmd string, args []string) (*backfillFlags, *config
 		spec.Kind = jobs.KindEmailValidate
 	}
 	var (
-		tags, mapping, tgs, offers, format, id, rejects string
-		wait, strict, quiet                             bool
-		top                                             int
-		timeout                                         time.Duration
+		tags, mapping, tgs, offers, format, id, rejects, priority string
+		wait, strict, quiet                                       bool
+		top                                                       int
+		timeout                                                   time.Duration
 	)
 	fs.StringVar(&spec.Account, "account", "default", "credentials profile the jobs name")
 	if spec.Kind == jobs.KindContactUpsert {
@@ -57,6 +57,7 @@ func (m *Main) parseBackfill(cmd string, args []string) (*backfillFlags, *config
 	fs.DurationVar(&timeout, "timeout", 0, "with -wait, stop waiting after this long (default: no limit)")
 	fs.IntVar(&top, "top", 10, "failure reasons shown in the summary")
 	fs.BoolVar(&quiet, "quiet", false, "no progress output")
+	fs.StringVar(&priority, "priority", jobs.PriorityBackfill, "backfill (the jobs wait behind live jobs) or live (header Crmsync-Priority)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return nil, nil, fail(exitUsage, "")
@@ -85,7 +86,7 @@ func (m *Main) parseBackfill(cmd string, args []string) (*backfillFlags, *config
 		fmt.Fprintf(m.Stderr, "enqueue: -batch %d is more than the worker's limit; using %s (WORKER_MAX_JOB_ITEMS)\n", spec.Batch, num(int64(spec.MaxItems)))
 		spec.Batch = spec.MaxItems
 	}
-	bcfg := backfill.Config{Spec: spec, Input: pos[0], Stdin: m.Stdin, ID: id, Rejects: rejects, Strict: strict, Wait: wait, Timeout: timeout,
+	bcfg := backfill.Config{Spec: spec, Input: pos[0], Stdin: m.Stdin, ID: id, Rejects: rejects, Strict: strict, Wait: wait, Timeout: timeout, Priority: priority,
 		Streams: jobs.StreamConfig{DuplicateWindow: cfg.DuplicateWindow, ResultsMaxAge: cfg.ResultsMaxAge, DLQMaxAge: cfg.DLQMaxAge, Replicas: cfg.StreamReplicas},
 		Records: backfill.RecordsConfig{TTL: cfg.ResultsMaxAge, Replicas: cfg.StreamReplicas},
 		Now:     m.Now}

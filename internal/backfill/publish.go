@@ -61,6 +61,9 @@ type Options struct {
 	Attempts int
 	// AckTimeout is how long one publish waits for its ack; default 10s.
 	AckTimeout time.Duration
+	// Priority is every job's Crmsync-Priority header (jobs.PriorityBackfill
+	// or jobs.PriorityLive); default jobs.PriorityBackfill.
+	Priority string
 }
 
 func (o Options) withDefaults() Options {
@@ -79,6 +82,9 @@ func (o Options) withDefaults() Options {
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 10 * time.Second
 	}
+	if o.Priority == "" {
+		o.Priority = jobs.PriorityBackfill
+	}
 	return o
 }
 
@@ -91,7 +97,8 @@ func Check(ctx context.Context, r Reader, c *Chunker, o Options) error {
 
 // Publish reads every row of r, packs the good ones into jobs with c and
 // publishes each job asynchronously to its kind's subject with Nats-Msg-Id
-// set to the job id, keeping at most o.MaxPending jobs (and
+// set to the job id and Crmsync-Priority to o.Priority, keeping at most
+// o.MaxPending jobs (and
 // o.MaxPendingBytes) awaiting their acks. A job the worker already finished
 // (per jobs.FinishedBucket, looked up a few jobs ahead) is counted as Done
 // and not sent. Every ack is checked: a failed publish is retried (same id,
@@ -273,7 +280,7 @@ func (p *publisher) publish(ctx context.Context, j *Job) error {
 			return context.Cause(ctx)
 		}
 	}
-	msg := &nats.Msg{Subject: p.subject, Data: j.Data, Header: nats.Header{jobs.HeaderMsgID: []string{j.ID}}}
+	msg := &nats.Msg{Subject: p.subject, Data: j.Data, Header: nats.Header{jobs.HeaderMsgID: []string{j.ID}, jobs.HeaderPriority: []string{p.o.Priority}}}
 	fut, err := p.js.PublishMsgAsync(msg)
 	if err != nil {
 		fut = nil // the collector retries it synchronously

@@ -48,6 +48,9 @@ type Config struct {
 	Streams jobs.StreamConfig
 	// Records configures the bucket of backfill records (EnsureRecords).
 	Records RecordsConfig
+	// Priority is the jobs' Crmsync-Priority header: jobs.PriorityBackfill
+	// (the default: they wait behind live jobs) or jobs.PriorityLive.
+	Priority string
 	// Now is the clock (default time.Now). It only times the run and dates
 	// the record: nothing compares it with the server's clock.
 	Now func() time.Time
@@ -134,6 +137,12 @@ type Backfill struct {
 func New(cfg Config) (*Backfill, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Priority == "" {
+		cfg.Priority = jobs.PriorityBackfill
+	}
+	if cfg.Priority != jobs.PriorityBackfill && cfg.Priority != jobs.PriorityLive {
+		return nil, usagef("-priority %q: want %s or %s", cfg.Priority, jobs.PriorityBackfill, jobs.PriorityLive)
 	}
 	if err := cfg.Spec.Validate(); err != nil {
 		return nil, err
@@ -274,8 +283,9 @@ func (b *Backfill) Publish(ctx context.Context, nc *nats.Conn) (*Report, error) 
 		stopped = cfg.Hooks.Started(Progress{ID: cfg.ID, Input: in.name, Size: in.size, Read: cnt, Stats: st})
 	}
 	perr := Publish(ctx, nc, cfg.Spec.Kind, r, NewChunker(cfg.ID, cfg.Spec), Options{
-		Stats:  st,
-		Reject: b.reject(rf),
+		Stats:    st,
+		Reject:   b.reject(rf),
+		Priority: cfg.Priority,
 	})
 	if stopped != nil {
 		stopped()

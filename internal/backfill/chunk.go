@@ -64,7 +64,7 @@ func appendList(b []byte, l []string) []byte {
 
 // overhead is the envelope's size without items, for the longest job id.
 func (c *Chunker) overhead() int {
-	return len(`{"id":`) + len(JobID(c.id, c.seq+1)) + 2 + len(c.head) + len(c.tail)
+	return len(`{"id":`) + jobIDLen(c.id, c.seq+1) + 2 + len(c.head) + len(c.tail)
 }
 
 // Fits reports why item can never fit in a job, or "".
@@ -86,7 +86,7 @@ func (c *Chunker) Add(item []byte) *Job {
 		c.seq++
 		c.buf = make([]byte, 0, c.capHint())
 		c.buf = append(c.buf, `{"id":"`...)
-		c.buf = append(c.buf, JobID(c.id, c.seq)...)
+		c.buf = appendJobID(c.buf, c.id, c.seq)
 		c.buf = append(c.buf, c.head...)
 	} else {
 		c.buf = append(c.buf, ',')

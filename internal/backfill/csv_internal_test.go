@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 
 	"crmsync/internal/jobs"
 )
@@ -200,6 +202,42 @@ func BenchmarkCSVUnclosedQuote(b *testing.B) {
 			if _, err := fmt.Sscanf(l, "VmHWM: %f kB", &kb); err == nil {
 				b.ReportMetric(kb/1024, "MB-peak-RSS")
 			}
+		}
+	}
+}
+
+// badValueAsBefore is badValue before its one-pass rewrite.
+func badValueAsBefore(col, v string) string {
+	if !utf8.ValidString(v) {
+		return fmt.Sprintf("column %q is not valid UTF-8", col)
+	}
+	for _, r := range v {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+			return fmt.Sprintf("column %q contains control characters", col)
+		}
+	}
+	if len(v) > 10000 {
+		return fmt.Sprintf("column %q is longer than 10,000 characters", col)
+	}
+	return ""
+}
+
+func FuzzBadValue(f *testing.F) {
+	for _, s := range []string{"", "Ann", "a\tb\r\n", "\x01", "\x7f", "\u0085", "\xff", "\x01\xff", "ü", strings.Repeat("x", 10001), strings.Repeat("x", 10001) + "\x01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if got, want := badValue("c", v), badValueAsBefore("c", v); got != want {
+			t.Fatalf("badValue(%q) = %q, want %q", v, got, want)
+		}
+	})
+}
+
+func TestJobIDAsSprintf(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{1, 9, 10, 99999, 999999, 1000000, 12345678} {
+		if got, want := JobID("bf", n), fmt.Sprintf("%s-%06d", "bf", n); got != want || jobIDLen("bf", n) != len(want) {
+			t.Errorf("JobID(bf, %d) = %q (len %d), want %q", n, got, jobIDLen("bf", n), want)
 		}
 	}
 }

@@ -202,7 +202,9 @@ func CheckID(id string) error {
 }
 
 // JobID is the id of job n (1-based) of backfill id.
-func JobID(id string, n int) string { return string(appendJobID(make([]byte, 0, jobIDLen(id, n)), id, n)) }
+func JobID(id string, n int) string {
+	return string(appendJobID(make([]byte, 0, jobIDLen(id, n)), id, n))
+}
 
 // appendJobID appends JobID(id, n): id, '-', n in at least 6 digits.
 func appendJobID(b []byte, id string, n int) []byte {

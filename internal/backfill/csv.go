@@ -8,20 +8,30 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
-// csvReader reads CSV with a header row.
+// csvReader reads CSV with a header row. It reads the rows itself: a
+// line without a quote is a row of its own, split at its commas, as
+// encoding/csv would split it; a row with a quote is found with rowScan
+// (which ends rows where encoding/csv does) and parsed alone by
+// encoding/csv, so every answer is encoding/csv's.
 type csvReader struct {
-	r      *csv.Reader
-	tape   *tape
+	br     *bufio.Reader
 	enc    *encoder
 	header []string
-	limit  int64 // the longest row, in bytes: MaxLine
+	limit  int   // the longest row, in bytes: MaxLine
+	line   int64 // lines read
+	eof    bool
 
-	// r starts again after a row over limit: the input offset and the
-	// lines before its first byte.
-	offBase, lineBase int64
+	first, lastLine int64 // the lines of the row read last
+	parseErr        error // encoding/csv's error on it, if any
+
+	rec    []byte   // the row being read, when it is not one simple line
+	fields []string // the row's fields (reused)
+	quoted *bufio.Reader
+	src    bytes.Reader
 }
 
 // NewCSVReader reads CSV from r: the first row names the columns (one must
@@ -38,20 +48,20 @@ func NewCSVReader(r io.Reader, spec Spec) (Reader, error) {
 	return newCSVReader(r, spec, MaxLine)
 }
 
-func newCSVReader(r io.Reader, spec Spec, limit int64) (*csvReader, error) {
-	t := &tape{r: skipBOM(r)}
-	c := &csvReader{tape: t, limit: limit}
-	c.restart(0)
-	t.limit = limit + csvReadAhead
-	header, err := c.r.Read()
-	if t.tripped {
-		return nil, usagef("header row is longer than %s bytes", Num(limit))
-	}
-	if err == io.EOF {
+func newCSVReader(r io.Reader, spec Spec, limit int) (*csvReader, error) {
+	c := &csvReader{br: skipBOM(r), limit: limit, quoted: bufio.NewReaderSize(nil, 64<<10)}
+	header, re, err := c.record(0)
+	switch {
+	case err == io.EOF:
 		return nil, usagef("no header row: the input is empty")
-	}
-	if err != nil {
-		return nil, usagef("header row: %s", csvReason(err))
+	case err != nil:
+		return nil, err
+	case re != nil && re.Reason == tooLong:
+		return nil, usagef("header row is longer than %s bytes", Num(int64(limit)))
+	case c.parseErr != nil:
+		return nil, usagef("header row: %s", csvReason(c.parseErr))
+	case re != nil:
+		return nil, usagef("header row: %s", re.Reason)
 	}
 	header = slices.Clone(header)
 	for _, h := range header {
@@ -63,67 +73,28 @@ func newCSVReader(r io.Reader, spec Spec, limit int64) (*csvReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.r.FieldsPerRecord = len(header)
 	c.enc, c.header = enc, header
 	return c, nil
-}
-
-// restart reads on with a new csv.Reader from input offset off, where a
-// row starts.
-func (c *csvReader) restart(off int64) {
-	fields := 0
-	if c.r != nil {
-		fields = c.r.FieldsPerRecord
-	}
-	c.r = csv.NewReader(c.tape)
-	c.r.ReuseRecord = true
-	c.r.FieldsPerRecord = fields
-	c.offBase, c.lineBase = off, c.tape.linesBefore(off)
 }
 
 // Header returns the header row.
 func (c *csvReader) Header() []string { return c.header }
 
 func (c *csvReader) Next() (Item, error) {
-	start := c.offBase + c.r.InputOffset()
-	c.tape.forget(start)
-	c.tape.limit = start + c.limit + csvReadAhead
-	rec, err := c.r.Read()
-	if c.tape.tripped {
-		return c.longRow(start)
-	}
-	if err == io.EOF {
-		return Item{}, io.EOF
-	}
-	end := c.offBase + c.r.InputOffset()
-	if end-start > c.limit {
-		first := c.tape.rowStart(start)
-		return Item{}, &RowError{Line: c.tape.linesBefore(first) + 1, Reason: fmt.Sprintf("row is longer than %s bytes", Num(c.limit)), Raw: c.tape.text(start, end)}
-	}
+	rec, re, err := c.record(len(c.header))
 	if err != nil {
-		var pe *csv.ParseError
-		if !errors.As(err, &pe) {
-			return Item{}, err
-		}
-		line := int64(pe.StartLine) + c.lineBase
-		if errors.Is(err, csv.ErrFieldCount) {
-			reason := fmt.Sprintf("row has %d columns, the header has %d", len(rec), len(c.header))
-			return Item{}, &RowError{Line: line, Reason: reason, Fields: slices.Clone(rec)}
-		}
-		// A broken quote: the fields read are partial, so keep the lines.
-		raw := c.tape.text(start, end)
-		reason := csvReason(err)
-		last := int64(pe.Line) + c.lineBase
-		switch {
-		case errors.Is(err, csv.ErrQuote) && c.tape.eof && pe.Column > c.tape.lastLineLen(start, end):
-			reason = fmt.Sprintf("unterminated quote starting at line %d swallows lines %d-%d (the rest of the input): a CSV reader cannot tell where the next row starts", line, line, last)
-		case last > line:
-			reason = fmt.Sprintf("%s (lines %d-%d)", reason, line, last)
-		}
-		return Item{}, &RowError{Line: line, Reason: reason, Raw: raw}
+		return Item{}, err
 	}
-	l, _ := c.r.FieldPos(0)
-	line := int64(l) + c.lineBase
+	if re != nil {
+		if re.Reason == tooLong {
+			re.Reason = fmt.Sprintf("row is longer than %s bytes", Num(int64(c.limit)))
+			if re.Line < c.lastLine {
+				re.Reason += fmt.Sprintf(" (lines %d-%d)", re.Line, c.lastLine)
+			}
+		}
+		return Item{}, re
+	}
+	line := c.first
 	for i, f := range rec {
 		if !utf8.ValidString(f) {
 			return Item{}, &RowError{Line: line, Reason: fmt.Sprintf("column %q is not valid UTF-8", c.header[i]), Fields: slices.Clone(rec)}
@@ -136,44 +107,162 @@ func (c *csvReader) Next() (Item, error) {
 	return Item{Line: line, JSON: b}, nil
 }
 
-// csvReadAhead is the most encoding/csv reads beyond what it has parsed:
-// the size of the bufio.Reader it puts around the tape.
-const csvReadAhead = 4096
+// tooLong marks a RowError for a row over the limit until its reason is
+// written.
+const tooLong = "\x00too long"
 
-// longRow reads the rest of a row that went over the limit, as
-// encoding/csv would have read it, without keeping it, and starts a new
-// csv.Reader after it.
-func (c *csvReader) longRow(start int64) (Item, error) {
-	t := c.tape
-	var sc rowScan
-	n, done := sc.feed(t.buf[start-t.base:])
-	end := start + int64(n)
-	if !done && sc.state <= scanLineCR { // only blank lines so far: the row starts after them
-		t.rewind(start + sc.blank)
-		c.restart(start + sc.blank)
-		return c.Next()
+// record reads the next row as encoding/csv with FieldsPerRecord n (0: any)
+// would: its fields (valid until the next call), or a bad row, or io.EOF.
+// It sets c.first and c.lastLine to the row's first and last lines.
+func (c *csvReader) record(n int) ([]string, *RowError, error) {
+	var chunk []byte
+	var err error
+	for { // blank lines are skipped
+		if c.eof {
+			return nil, nil, io.EOF
+		}
+		chunk, err = c.br.ReadSlice('\n')
+		if err == io.EOF {
+			c.eof = true
+			if len(chunk) == 0 || len(chunk) == 1 && chunk[0] == '\r' {
+				if len(chunk) > 0 {
+					c.line++
+				}
+				return nil, nil, io.EOF
+			}
+		} else if err != nil && err != bufio.ErrBufferFull {
+			return nil, nil, &InputError{Err: err}
+		}
+		if err == bufio.ErrBufferFull || !isBlank(chunk) {
+			break
+		}
+		c.line++
 	}
-	first := start + sc.blank
-	raw := t.text(first, end) // at most MaxRaw bytes of it
-	line := t.linesBefore(first) + 1
-	if done {
-		t.rewind(end)
-	} else {
-		var err error
-		if end, err = t.skip(end, &sc); err != nil {
-			return Item{}, err
+	c.first, c.parseErr = c.line+1, nil
+	if err != bufio.ErrBufferFull && bytes.IndexByte(chunk, '"') < 0 {
+		// A line without a quote: a row of its own, split at its commas.
+		c.line++
+		c.lastLine = c.line
+		if len(chunk) > c.limit {
+			return nil, &RowError{Line: c.first, Reason: tooLong, Raw: rawOf(trimEOL(chunk, c.eof))}, nil
+		}
+		c.fields = splitFields(c.fields[:0], string(trimEOL(chunk, c.eof)))
+		return c.checkCount(c.fields, n)
+	}
+	return c.quotedRecord(chunk, err, n)
+}
+
+// quotedRecord reads the row that starts with chunk (read with err) to its
+// end with rowScan and has encoding/csv parse it.
+func (c *csvReader) quotedRecord(chunk []byte, err error, n int) ([]string, *RowError, error) {
+	var sc rowScan
+	c.rec = c.rec[:0]
+	size, long := 0, false
+	for {
+		sc.feed(chunk) // a row ends only at a line end: the end of a chunk
+		size += len(chunk)
+		if !long && size > c.limit {
+			long = true
+		}
+		if len(c.rec) < MaxRaw || !long {
+			c.rec = append(c.rec, chunk...)
+		}
+		if len(chunk) > 0 && chunk[len(chunk)-1] == '\n' {
+			c.line++
+		} else if err == io.EOF && len(chunk) > 0 {
+			c.line++
+		}
+		if sc.ended || err == io.EOF {
+			break
+		}
+		chunk, err = c.br.ReadSlice('\n')
+		if err == io.EOF {
+			c.eof = true
+		} else if err != nil && err != bufio.ErrBufferFull {
+			return nil, nil, &InputError{Err: err}
 		}
 	}
-	last := line + sc.lines
-	if sc.lastNL {
-		last-- // the row's own line end
+	c.lastLine = c.line
+	unterminated := !sc.ended && sc.state == scanQuoted
+	if long {
+		re := &RowError{Line: c.first, Reason: tooLong, Raw: rawOf(trimEOL(c.rec, false))}
+		if unterminated {
+			re.Reason = fmt.Sprintf("unterminated quote starting at line %d swallows lines %d-%d (the rest of the input): a CSV reader cannot tell where the next row starts", c.first, c.first, c.lastLine)
+		}
+		return nil, re, nil
 	}
-	reason := fmt.Sprintf("row is longer than %s bytes (lines %d-%d)", Num(c.limit), line, last)
-	if !sc.ended && sc.quoted() {
+	c.src.Reset(c.rec)
+	c.quoted.Reset(&c.src)
+	cr := csv.NewReader(c.quoted)
+	cr.FieldsPerRecord = n
+	rec, perr := cr.Read()
+	if perr == nil {
+		l, _ := cr.FieldPos(0)
+		c.first += int64(l) - 1
+		return rec, nil, nil
+	}
+	var pe *csv.ParseError
+	if !errors.As(perr, &pe) {
+		return nil, nil, &InputError{Err: perr}
+	}
+	c.parseErr = perr
+	line := c.first + int64(pe.StartLine) - 1
+	if errors.Is(perr, csv.ErrFieldCount) {
+		reason := fmt.Sprintf("row has %d columns, the header has %d", len(rec), n)
+		return nil, &RowError{Line: line, Reason: reason, Fields: slices.Clone(rec)}, nil
+	}
+	// A broken quote: the fields read are partial, so keep the lines.
+	reason := csvReason(perr)
+	last := c.first + int64(pe.Line) - 1
+	switch {
+	case unterminated:
 		reason = fmt.Sprintf("unterminated quote starting at line %d swallows lines %d-%d (the rest of the input): a CSV reader cannot tell where the next row starts", line, line, last)
+	case last > line:
+		reason = fmt.Sprintf("%s (lines %d-%d)", reason, line, last)
 	}
-	c.restart(end)
-	return Item{}, &RowError{Line: line, Reason: reason, Raw: raw}
+	return nil, &RowError{Line: line, Reason: reason, Raw: rawOf(trimEOL(c.rec, c.eof))}, nil
+}
+
+// checkCount returns fields, or a bad row when there are not n of them.
+func (c *csvReader) checkCount(fields []string, n int) ([]string, *RowError, error) {
+	if n > 0 && len(fields) != n {
+		reason := fmt.Sprintf("row has %d columns, the header has %d", len(fields), n)
+		return nil, &RowError{Line: c.first, Reason: reason, Fields: slices.Clone(fields)}, nil
+	}
+	return fields, nil, nil
+}
+
+// splitFields appends the comma-separated fields of line (which has no
+// quote) to dst.
+func splitFields(dst []string, line string) []string {
+	for {
+		i := strings.IndexByte(line, ',')
+		if i < 0 {
+			return append(dst, line)
+		}
+		dst = append(dst, line[:i])
+		line = line[i+1:]
+	}
+}
+
+// isBlank reports whether line is a line end alone, which encoding/csv
+// skips.
+func isBlank(line []byte) bool {
+	return len(line) == 1 && line[0] == '\n' || len(line) == 2 && line[0] == '\r' && line[1] == '\n'
+}
+
+// trimEOL returns b without its line end ("\n" or "\r\n"; at the end of
+// the input a lone "\r" too, as encoding/csv drops it).
+func trimEOL(b []byte, eof bool) []byte {
+	switch {
+	case bytes.HasSuffix(b, []byte("\r\n")):
+		return b[:len(b)-2]
+	case bytes.HasSuffix(b, []byte("\n")):
+		return b[:len(b)-1]
+	case eof && bytes.HasSuffix(b, []byte("\r")):
+		return b[:len(b)-1]
+	}
+	return b
 }
 
 // csvReason says what encoding/csv found wrong, in a user's words.
@@ -191,137 +280,6 @@ func csvReason(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
-}
-
-// tape keeps the bytes read through it from an input offset on, so that a
-// bad row's original text can be recovered. It holds the current row and
-// what the CSV reader has buffered beyond it, and refuses to read more
-// than limit: the row is too long then.
-type tape struct {
-	r     *bufio.Reader
-	buf   []byte
-	base  int64 // input offset of buf[0]
-	next  int64 // input offset of the next byte Read returns
-	lines int64 // line ends before base
-	eof   bool  // r is at its end
-
-	limit   int64 // Read returns errRowTooLong rather than go past it
-	tripped bool  // it did
-}
-
-var errRowTooLong = errors.New("row too long")
-
-func (t *tape) Read(p []byte) (int, error) {
-	if end := t.base + int64(len(t.buf)); t.next < end { // after a long row: what was read beyond it
-		n := copy(p, t.buf[t.next-t.base:])
-		t.next += int64(n)
-		return n, nil
-	}
-	if t.limit > 0 {
-		room := t.limit - t.next
-		if room <= 0 {
-			t.tripped = true
-			return 0, errRowTooLong
-		}
-		p = p[:min(int64(len(p)), room)]
-	}
-	n, err := t.r.Read(p)
-	t.buf = append(t.buf, p[:n]...)
-	t.next += int64(n)
-	if err == io.EOF {
-		t.eof = true
-	}
-	return n, err
-}
-
-// forget drops the bytes before input offset off, copying the rest down
-// only when that halves the buffer, so each byte is copied about once.
-func (t *tape) forget(off int64) {
-	n := int(off - t.base)
-	if n < 64<<10 || n < len(t.buf)/2 {
-		return
-	}
-	t.lines += int64(bytes.Count(t.buf[:n], []byte("\n")))
-	t.buf = t.buf[:copy(t.buf, t.buf[n:])]
-	t.base = off
-}
-
-// linesBefore counts the line ends before input offset off (at or after
-// base).
-func (t *tape) linesBefore(off int64) int64 {
-	return t.lines + int64(bytes.Count(t.buf[:off-t.base], []byte("\n")))
-}
-
-// rowStart returns the offset of the row starting at or after from, past
-// the blank lines the CSV reader skips.
-func (t *tape) rowStart(from int64) int64 {
-	b := t.buf[from-t.base:]
-	for {
-		switch {
-		case len(b) > 0 && b[0] == '\n':
-			b, from = b[1:], from+1
-			continue
-		case bytes.HasPrefix(b, []byte("\r\n")):
-			b, from = b[2:], from+2
-			continue
-		}
-		return from
-	}
-}
-
-// rewind makes Read go on from input offset off, which it returned before.
-func (t *tape) rewind(off int64) {
-	t.next, t.limit, t.tripped = off, 0, false
-}
-
-// skip reads on from input offset off (the end of the buffer) until sc
-// finds the row's end, keeping only what comes after it, and returns the
-// row's end.
-func (t *tape) skip(off int64, sc *rowScan) (int64, error) {
-	t.lines += int64(bytes.Count(t.buf, []byte("\n")))
-	t.buf, t.base, t.next, t.limit, t.tripped = t.buf[:0], off, off, 0, false
-	for {
-		b, err := t.r.ReadSlice('\n')
-		n, done := sc.feed(b)
-		t.lines += int64(bytes.Count(b[:n], []byte("\n")))
-		off += int64(n)
-		if done {
-			t.buf = append(t.buf, b[n:]...)
-			t.base = off
-			t.next = off
-			return off, nil
-		}
-		if err == io.EOF {
-			t.eof = true
-			t.base, t.next = off, off
-			return off, nil
-		}
-		if err != nil && err != bufio.ErrBufferFull {
-			return 0, &InputError{Err: err}
-		}
-	}
-}
-
-// text returns the input from offset from to offset to, without the blank
-// lines the CSV reader skipped before the row and the final line ending,
-// at most MaxRaw bytes of it.
-func (t *tape) text(from, to int64) string {
-	to = min(to, t.base+int64(len(t.buf)))
-	from = min(t.rowStart(from), to)
-	b := trimEOL(t.buf[from-t.base : to-t.base])
-	return string(b[:min(len(b), MaxRaw)])
-}
-
-// lastLineLen is the length of the last line of the input from offset
-// from to offset to, without its line ending.
-func (t *tape) lastLineLen(from, to int64) int {
-	b := trimEOL(t.buf[from-t.base : to-t.base])
-	return len(b) - (bytes.LastIndexByte(b, '\n') + 1)
-}
-
-func trimEOL(b []byte) []byte {
-	b = bytes.TrimSuffix(b, []byte("\n"))
-	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
 // rowScan finds where a CSV row ends, as encoding/csv (without LazyQuotes)

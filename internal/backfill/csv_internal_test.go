@@ -80,7 +80,7 @@ type row struct {
 func readRows(t *testing.T, in string, limit int64) ([]row, error) {
 	t.Helper()
 	spec := Spec{Kind: jobs.KindContactUpsert, Target: jobs.TargetKlipy}.WithDefaults()
-	r, err := newCSVReader(strings.NewReader(in), spec, limit)
+	r, err := newCSVReader(strings.NewReader(in), spec, int(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +114,11 @@ func FuzzCSVLimitKeepsTheRowsAfter(f *testing.F) {
 		if err != nil {
 			return
 		}
-		lim += int64(strings.IndexByte(in, '\n') + 1) // the header fits
+		if i := strings.IndexByte(in, '\n'); i >= 0 { // the header fits
+			lim += int64(i + 1)
+		} else {
+			lim += int64(len(in))
+		}
 		got, err := readRows(t, in, lim)
 		if err != nil {
 			t.Fatalf("header under limit %d: %v", lim, err)
@@ -240,4 +244,38 @@ func TestJobIDAsSprintf(t *testing.T) {
 			t.Errorf("JobID(bf, %d) = %q (len %d), want %q", n, got, jobIDLen("bf", n), want)
 		}
 	}
+}
+
+// The CSV reader that reads rows itself answers as the one that ran
+// encoding/csv over all of the input: same rows, lines, items, reasons,
+// raw text and fields.
+func FuzzCSVAsEncodingCSV(f *testing.F) {
+	for _, s := range csvSeeds {
+		f.Add(s)
+	}
+	f.Add("email,first_name,tags\n\"a@example.com\",\"Ann, Lee\",\"x;1\"\nb@example.com,B,\n\r\n\n\"\"\r\nc@example.com,\"C\r\nD\",\"\"\"q\"\"\"\r\n")
+	f.Add("\"email\",\"x\"\r\n\"a@example.com\",\"1\"\r\n\"b@example.com\",\"2\"")
+	f.Add("email\na@example.com\r")
+	f.Add("email,x\na@example.com,\"y\"\"")
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, spec := range []Spec{{Kind: jobs.KindContactUpsert, Target: jobs.TargetKlipy}, {Kind: jobs.KindContactUpsert, Target: jobs.TargetKlickTipp}} {
+			spec = spec.WithDefaults()
+			nr, nerr := newCSVReader(strings.NewReader(in), spec, 1<<30)
+			or, oerr := newOldCSVReader(strings.NewReader(in), spec, 1<<30)
+			var a, b []csvOut
+			if nerr != nil {
+				a = readCSVOut(nil, nerr)
+			} else {
+				a = readCSVOut(nr, nil)
+			}
+			if oerr != nil {
+				b = readCSVOut(nil, oerr)
+			} else {
+				b = readCSVOut(or, nil)
+			}
+			if fmt.Sprintf("%#v", a) != fmt.Sprintf("%#v", b) {
+				t.Fatalf("input %q\nnew: %#v\nold: %#v", in, a, b)
+			}
+		}
+	})
 }

@@ -449,14 +449,14 @@ func TestCountsAndWordsReadRight(t *testing.T) {
 	}
 
 	// The embedded server's address is not there: asked once if it runs.
-	_, _, errOut = (&env{srv: e.srv, dir: e.dir}).runEnv(t, []string{"EMBEDDED_NATS_ADDR=127.0.0.1:1"}, "status", "x")
+	_, _, errOut = (&env{srv: e.srv, dir: e.dir}).runEnviron(t, []string{"EMBEDDED_NATS_ADDR=127.0.0.1:1"}, "status", "x")
 	if n := strings.Count(errOut, "running?"); n != 1 {
 		t.Errorf("asks %d times whether NATS runs: %s", n, errOut)
 	}
 }
 
-// runEnv runs enqueue with environ instead of e's NATS_URL.
-func (e *env) runEnv(t *testing.T, environ []string, args ...string) (int, string, string) {
+// runEnviron runs enqueue with environ instead of e's NATS_URL.
+func (e *env) runEnviron(t *testing.T, environ []string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Environ: environ, ProgressEvery: time.Hour}

@@ -55,14 +55,28 @@ func TestZeroSizeTerminalGetsPlainProgressLines(t *testing.T) {
 	if drawsBars(tty) {
 		t.Fatal("a 0x0 terminal should get plain lines, not bars")
 	}
-	lines := make(chan string, 100)
+	// The reader drains the pty all along (a full pty would block the
+	// program) and tells when it saw a plain progress line.
+	found, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		sc := bufio.NewScanner(master)
+		seen := false
 		for sc.Scan() {
-			lines <- sc.Text()
+			if l := sc.Text(); !seen && strings.HasPrefix(l, "enqueue z: ") && strings.Contains(l, " rows/s") {
+				seen = true
+				close(found)
+			}
 		}
-		close(lines)
 	}()
+	t.Cleanup(func() {
+		tty.Close() // the last of the terminal's side: reads of the master then fail, ending the Scan
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			t.Error("the pty reader did not end")
+		}
+	})
 	e := newEnv(t)
 	var b strings.Builder
 	b.WriteString("email\n")
@@ -75,15 +89,9 @@ func TestZeroSizeTerminalGetsPlainProgressLines(t *testing.T) {
 	if code := m.Run(context.Background(), []string{"contacts", "-target", "klipy", "-batch", "1", "-id", "z", p}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case l := <-lines:
-			if strings.HasPrefix(l, "enqueue z: ") && strings.Contains(l, " rows/s") {
-				return
-			}
-		case <-timeout:
-			t.Fatal("no plain progress line on the 0x0 terminal within 10s")
-		}
+	select {
+	case <-found:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no plain progress line on the 0x0 terminal within 10s")
 	}
 }

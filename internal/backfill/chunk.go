@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"fmt"
+	"sync"
 
 	"crmsync/internal/jobs"
 )
@@ -84,7 +85,7 @@ func (c *Chunker) Add(item []byte) *Job {
 	}
 	if c.n == 0 {
 		c.seq++
-		c.buf = make([]byte, 0, c.capHint())
+		c.buf = jobBuffer(c.capHint())
 		c.buf = append(c.buf, `{"id":"`...)
 		c.buf = appendJobID(c.buf, c.id, c.seq)
 		c.buf = append(c.buf, c.head...)
@@ -113,3 +114,21 @@ func (c *Chunker) Flush() *Job {
 
 // Jobs returns how many jobs have been started.
 func (c *Chunker) Jobs() int { return c.seq }
+
+// jobBuffers hold the data of published jobs for the next ones: Publish
+// gives a job's back once the stream stored it.
+var jobBuffers sync.Pool
+
+// jobBuffer returns an empty buffer with room for n bytes.
+func jobBuffer(n int) []byte {
+	if p, ok := jobBuffers.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// recycle gives b to the next jobs; nothing may use it afterwards.
+func recycle(b []byte) {
+	b = b[:0]
+	jobBuffers.Put(&b)
+}

@@ -149,19 +149,19 @@ func scan(ctx context.Context, r Reader, c *Chunker, o Options, send func(*Job) 
 			return context.Cause(ctx)
 		}
 		item, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		var re *RowError
-		if errors.As(err, &re) {
+		if err != nil { // the RowError is declared here: its address escapes
+			if err == io.EOF {
+				break
+			}
+			var re *RowError
+			if !errors.As(err, &re) {
+				return &InputError{Err: err}
+			}
 			st.Rows.Add(1)
 			if err := reject(o, re); err != nil {
 				return err
 			}
 			continue
-		}
-		if err != nil {
-			return &InputError{Err: err}
 		}
 		st.Rows.Add(1)
 		if why := c.Fits(item.JSON); why != "" {
@@ -309,12 +309,14 @@ func (p *publisher) done(ctx context.Context, id string) bool {
 func (p *publisher) collect(ctx context.Context) {
 	for f := range p.futs {
 		var err error
+		stored := false // by the first, asynchronous publish: nothing refers to the data any more
 		if f.fut == nil {
 			err = p.retry(ctx, f)
 		} else {
 			select {
 			case ack := <-f.fut.Ok():
 				p.count(ack, false)
+				stored = true
 			case <-f.fut.Err():
 				err = p.retry(ctx, f)
 			}
@@ -323,6 +325,9 @@ func (p *publisher) collect(ctx context.Context) {
 			p.cancel(err)
 		}
 		p.released <- len(f.msg.Data)
+		if stored {
+			recycle(f.msg.Data)
+		}
 	}
 }
 

@@ -21,12 +21,22 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/term"
 )
 
+// memoryLimit is the soft memory limit enqueue runs under unless
+// GOMEMLIMIT says otherwise: its working set is a row, the job being built
+// and at most 8 MiB of jobs awaiting their acks, so the collector need not
+// let the heap grow to twice that.
+const memoryLimit = 24 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	m := &Main{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ(),

@@ -448,6 +448,20 @@ func TestCountsAndWordsReadRight(t *testing.T) {
 		t.Errorf("status:\n%s", st)
 	}
 
+	// A job the worker already finished: "1 job has", not "1 jobs have".
+	kv, err := jobs.EnsureFinished(context.Background(), e.js, time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, _ := json.Marshal(jobs.Finish{Status: jobs.StatusSucceeded})
+	if _, err := kv.Put(context.Background(), jobs.FinishedKey("done-000001"), fin); err != nil {
+		t.Fatal(err)
+	}
+	p = e.write(t, "done.csv", "email\na@example.com\nb@example.com\n")
+	if _, out, _ = e.run(t, "", "contacts", "-target", "klipy", "-batch", "1", "-id", "done", p); !strings.Contains(out, "already done: 1 job has a result from an earlier run") {
+		t.Errorf("summary:\n%s", out)
+	}
+
 	// The embedded server's address is not there: asked once if it runs.
 	_, _, errOut = (&env{srv: e.srv, dir: e.dir}).runEnviron(t, []string{"EMBEDDED_NATS_ADDR=127.0.0.1:1"}, "status", "x")
 	if n := strings.Count(errOut, "running?"); n != 1 {

@@ -54,8 +54,8 @@ func fail(code int, format string, a ...any) error {
 }
 
 const usage = `usage:
-  enqueue contacts -target klicktipp|klipy [-account A] [-list ID] [-tags a,b] [-map col=field,...] [-batch 200] [-id BACKFILL] [-wait] [-strict] FILE|-
-  enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-map col=email] [-batch 1000] [-id BACKFILL] [-wait] [-strict] FILE|-
+  enqueue contacts -target klicktipp|klipy [-account A] [-list ID] [-tags a,b] [-map col=field,...] [-batch 200] [-id BACKFILL] [-priority backfill|live] [-wait] [-strict] FILE|-
+  enqueue validate [-target-groups tg1,tg2] [-offers o1] [-mode any|all] [-map col=email] [-batch 1000] [-id BACKFILL] [-priority backfill|live] [-wait] [-strict] FILE|-
   enqueue status BACKFILL
   enqueue dlq list | show SEQ | replay [SEQ...|-all] | purge -yes
   enqueue accounts invite -account NAME -username KLICKTIPP_USERNAME [-expires 168h] | list | revoke NAME | rotate-master-key
@@ -223,7 +223,7 @@ func dialEmbedded(ctx context.Context, cfg *config.Config, bc broker.Config, log
 		}
 		return nil, fail(exitNATS, "the embedded server at EMBEDDED_NATS_ADDR=%s refused the token from %s: set EMBEDDED_NATS_TOKEN to the worker's, or EMBEDDED_NATS_STORE to its store", cfg.EmbeddedNATSAddr, where)
 	}
-	return nil, fail(exitNATS, "%v; NATS_URL is empty, so enqueue dials the worker's embedded server at EMBEDDED_NATS_ADDR=%s: is the worker running?", err, cfg.EmbeddedNATSAddr)
+	return nil, fail(exitNATS, "%v; NATS_URL is empty, so enqueue dials the worker's embedded server at EMBEDDED_NATS_ADDR=%s", err, cfg.EmbeddedNATSAddr)
 }
 
 func splitList(s string) []string {

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -159,7 +164,7 @@ func TestWaitWithClockAhead(t *testing.T) {
 	m := &Main{Stdin: strings.NewReader(""), Stdout: out, Stderr: &errb, ProgressEvery: time.Hour,
 		Environ: []string{"NATS_URL=" + e.srv.URL()}, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 	code := m.Run(context.Background(), []string{"contacts", "-target", "klicktipp", "-id", "skew", "-wait", "-timeout", "10s", p})
-	if code != 0 || !strings.Contains(out.String(), "1 of 1 jobs finished") {
+	if code != 0 || !strings.Contains(out.String(), "1 of 1 job finished") {
 		t.Errorf("exit %d\n%s\n%s", code, out.String(), errb.String())
 	}
 }
@@ -177,4 +182,40 @@ func (w *onWrite) Write(p []byte) (int, error) {
 		w.fn()
 	}
 	return w.Builder.Write(p)
+}
+
+// A .gz with one unclosed quote early on: the rest of the input is that
+// one row, read to its end without being kept; the rejects file keeps
+// the first 64 KiB of it (it held all of it before: 419 MB for a 400 KB
+// .gz).
+func TestUnclosedQuoteInALargeGzIsBounded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+	io.WriteString(zw, "email,first_name\nbob@example.com,Bob\nann@example.com,\"Ann\n")
+	line := []byte("dan@example.com,Dan\n")
+	const rows = 1_000_000 // 20 MB
+	for range rows {
+		zw.Write(line)
+	}
+	zw.Close()
+	p := filepath.Join(e.dir, "q.csv.gz")
+	if err := os.WriteFile(p, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := e.run(t, "", "contacts", "-target", "klicktipp", "-quiet", "-id", "q", p)
+	if code != 1 || !strings.Contains(out, "rejected: 1 row") || !strings.Contains(errOut, "line 3: unterminated quote starting at line 3 swallows lines 3-1000003") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	st, err := os.Stat(p + ".rejects.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 80<<10 {
+		t.Errorf("rejects file is %d bytes; a reject keeps at most 64 KiB of its row", st.Size())
+	}
+	if got := emails(e.jobsIn(t)); strings.Join(got, " ") != "bob@example.com" {
+		t.Errorf("published %v", got)
+	}
 }

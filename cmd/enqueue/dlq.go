@@ -9,8 +9,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"crmsync/internal/deadletter"
 )
@@ -77,20 +80,20 @@ func (m *Main) dlq(ctx context.Context, args []string) error {
 		n := 0
 		err := deadletter.Each(ctx, c.js, func(l deadletter.Letter) error {
 			n++
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject, l.JobID, l.Attempts, l.Reason)
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), printable(l.Subject, false), printable(l.JobID, false), printable(l.Attempts, false), printable(l.Reason, false))
 			return nil
 		})
 		tw.Flush()
 		if err != nil {
 			return fail(exitNATS, "reading dead letters: %v", err)
 		}
-		fmt.Fprintf(m.Stderr, "%d dead letters\n", n)
+		fmt.Fprintln(m.Stderr, plural(int64(n), "dead letter", "dead letters"))
 	case "show":
 		l, err := deadletter.Get(ctx, c.js, seqs[0])
 		if err != nil {
 			return notFound(err)
 		}
-		fmt.Fprintf(m.Stdout, "seq:     %d\ntime:    %s\nsubject: %s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), l.Subject)
+		fmt.Fprintf(m.Stdout, "seq:     %d\ntime:    %s\nsubject: %s\n", l.Seq, l.Time.UTC().Format(time.RFC3339), printable(l.Subject, false))
 		keys := make([]string, 0, len(l.Header))
 		for k := range l.Header {
 			keys = append(keys, k)
@@ -98,17 +101,15 @@ func (m *Main) dlq(ctx context.Context, args []string) error {
 		slices.Sort(keys)
 		for _, k := range keys {
 			for _, v := range l.Header[k] {
-				fmt.Fprintf(m.Stdout, "%s: %s\n", k, v)
+				fmt.Fprintf(m.Stdout, "%s: %s\n", printable(k, false), printable(v, false))
 			}
 		}
 		fmt.Fprintln(m.Stdout)
 		var buf bytes.Buffer
 		if json.Indent(&buf, l.Data, "", "  ") == nil {
-			buf.WriteByte('\n')
-			m.Stdout.Write(buf.Bytes())
+			fmt.Fprintln(m.Stdout, printable(buf.String(), true))
 		} else {
-			m.Stdout.Write(l.Data)
-			fmt.Fprintln(m.Stdout)
+			fmt.Fprintln(m.Stdout, printable(string(l.Data), true))
 		}
 	case "replay":
 		if *all {
@@ -136,16 +137,41 @@ func (m *Main) dlq(ctx context.Context, args []string) error {
 		}
 		if failed != nil {
 			e := notFound(failed).(*exitError)
-			e.msg = fmt.Sprintf("%d of %d dead letters not replayed", nfailed, len(seqs))
+			e.msg = fmt.Sprintf("%s of %s not replayed", num(int64(nfailed)), plural(int64(len(seqs)), "dead letter", "dead letters"))
 			return e
 		}
-		fmt.Fprintf(m.Stderr, "%d dead letters replayed\n", len(seqs))
+		fmt.Fprintf(m.Stderr, "%s replayed\n", plural(int64(len(seqs)), "dead letter", "dead letters"))
 	case "purge":
 		n, err := deadletter.Purge(ctx, c.js)
 		if err != nil {
 			return fail(exitNATS, "purging dead letters: %v", err)
 		}
-		fmt.Fprintf(m.Stdout, "purged %d dead letters\n", n)
+		fmt.Fprintf(m.Stdout, "purged %s\n", plural(int64(n), "dead letter", "dead letters"))
 	}
 	return nil
+}
+
+// printable returns s safe to print on a terminal: control characters
+// (but line ends and tabs when multiline), bidirectional overrides and
+// bytes that are not UTF-8 are written as Go escapes (\x1b, \u202e), so
+// a dead letter cannot drive the terminal that shows it.
+func printable(s string, multiline bool) string {
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		w = n
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case multiline && (r == '\n' || r == '\t'):
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+n])
+		}
+	}
+	return b.String()
 }

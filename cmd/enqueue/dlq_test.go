@@ -103,3 +103,28 @@ func TestDeadLetters(t *testing.T) {
 		t.Errorf("purge: %d %s", code, out)
 	}
 }
+
+// A dead letter's reason, headers and body come from whoever published
+// the job: dlq list and show print their control characters escaped, so
+// they cannot drive the terminal.
+func TestDeadLetterControlCharactersAreEscaped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.deadLetter(t, "j\x1b[2J1", "bad \x1b[31mred\x1b[0m \u202eevil", "not json \x1b]0;owned\x07 here\r\nline two\n\tend \xff")
+	e.deadLetter(t, "j2", "x", `{"id":"j2","note":"\u001b[31m"}`)
+	for _, args := range [][]string{{"dlq", "list"}, {"dlq", "show", "1"}, {"dlq", "show", "2"}} {
+		code, out, _ := e.run(t, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		if strings.ContainsAny(out, "\x1b\x07\r\u202e") || strings.Contains(out, "\xff") {
+			t.Errorf("%v prints control characters: %q", args, out)
+		}
+		if args[1] == "show" && args[2] == "1" && (!strings.Contains(out, `bad \x1b[31mred\x1b[0m \u202eevil`) || !strings.Contains(out, "here\\x0d\nline two\n\tend \\xff")) {
+			t.Errorf("show: %q", out)
+		}
+		if args[1] == "show" && args[2] == "2" && !strings.Contains(out, `"note": "\u001b[31m"`) {
+			t.Errorf("show of JSON: %q", out)
+		}
+	}
+}

@@ -21,18 +21,40 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"golang.org/x/term"
 )
 
+// memoryLimit is the soft memory limit enqueue runs under unless
+// GOMEMLIMIT says otherwise: its working set is a row, the job being built
+// and at most 8 MiB of jobs awaiting their acks, so the collector need not
+// let the heap grow to twice that.
+const memoryLimit = 24 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	m := &Main{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Environ: os.Environ(),
-		Terminal: term.IsTerminal(int(os.Stderr.Fd())),
+		Terminal: drawsBars(os.Stderr),
 	}
 	code := m.Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// drawsBars reports whether progress bars can be drawn on f: a terminal
+// with a width. A terminal that reports no size (0 columns, as some CI
+// runners' and containers' ptys do) gets the plain progress lines.
+func drawsBars(f *os.File) bool {
+	fd := int(f.Fd())
+	if !term.IsTerminal(fd) {
+		return false
+	}
+	w, _, err := term.GetSize(fd)
+	return err == nil && w > 0
 }

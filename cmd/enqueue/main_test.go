@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -408,4 +409,71 @@ func TestUsageAndConnectionErrors(t *testing.T) {
 			t.Errorf("%v: error is not one line or shows a secret: %q", tc.args, errb.String())
 		}
 	}
+}
+
+// Counts read right: "1 row", "2 rows"; thousands separators the same in
+// enqueue's summary and status; a broken quote said in the user's words
+// with its line.
+func TestCountsAndWordsReadRight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p := e.write(t, "one.csv", "email\na@example.com\nb\"@example.com\n")
+	code, out, errOut := e.run(t, "", "contacts", "-target", "klipy", "-id", "one", p)
+	if code != 1 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"2 rows read from", "1 sent (1 item)", "rejected: 1 row (line"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	if want := `one.csv line 3: a " inside a value that does not start with a quote`; !strings.Contains(errOut, want) || strings.Contains(errOut, "non-quoted-field") {
+		t.Errorf("stderr lacks %q (and should not say encoding/csv's words):\n%s", want, errOut)
+	}
+	_, st, _ := e.run(t, "", "status", "one")
+	if !strings.Contains(st, "0 of 1 job finished") || !strings.Contains(st, "1 job, 1 item, 1 row rejected") {
+		t.Errorf("status:\n%s", st)
+	}
+
+	var b strings.Builder
+	b.WriteString("email\n")
+	for i := range 1234 {
+		b.WriteString("u" + strconv.Itoa(i) + "@example.com\n")
+	}
+	p = e.write(t, "many.csv", b.String())
+	if _, out, _ = e.run(t, "", "contacts", "-target", "klipy", "-batch", "1", "-id", "many", p); !strings.Contains(out, "1,234 rows read") || !strings.Contains(out, "1,234 sent (1,234 items)") {
+		t.Errorf("summary:\n%s", out)
+	}
+	if _, st, _ = e.run(t, "", "status", "many"); !strings.Contains(st, "0 of 1,234 jobs finished") || !strings.Contains(st, "1,234 jobs, 1,234 items, 0 rows rejected") || !strings.Contains(st, "1,234 without a result yet") {
+		t.Errorf("status:\n%s", st)
+	}
+
+	// A job the worker already finished: "1 job has", not "1 jobs have".
+	kv, err := jobs.EnsureFinished(context.Background(), e.js, time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fin, _ := json.Marshal(jobs.Finish{Status: jobs.StatusSucceeded})
+	if _, err := kv.Put(context.Background(), jobs.FinishedKey("done-000001"), fin); err != nil {
+		t.Fatal(err)
+	}
+	p = e.write(t, "done.csv", "email\na@example.com\nb@example.com\n")
+	if _, out, _ = e.run(t, "", "contacts", "-target", "klipy", "-batch", "1", "-id", "done", p); !strings.Contains(out, "already done: 1 job has a result from an earlier run") {
+		t.Errorf("summary:\n%s", out)
+	}
+
+	// The embedded server's address is not there: asked once if it runs.
+	_, _, errOut = (&env{srv: e.srv, dir: e.dir}).runEnviron(t, []string{"EMBEDDED_NATS_ADDR=127.0.0.1:1"}, "status", "x")
+	if n := strings.Count(errOut, "running?"); n != 1 {
+		t.Errorf("asks %d times whether NATS runs: %s", n, errOut)
+	}
+}
+
+// runEnviron runs enqueue with environ instead of e's NATS_URL.
+func (e *env) runEnviron(t *testing.T, environ []string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	m := &Main{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Environ: environ, ProgressEvery: time.Hour}
+	code := m.Run(context.Background(), args)
+	return code, out.String(), errb.String()
 }

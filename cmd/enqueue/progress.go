@@ -27,8 +27,8 @@ func (m *Main) startProgress(quiet bool, name string, size int64, cnt *backfill.
 	start := time.Now()
 	line := func() string {
 		el := max(time.Since(start).Seconds(), 1e-9)
-		return fmt.Sprintf("%s rows, %s jobs (%s duplicates), %s rejected, %s rows/s",
-			num(st.Rows.Load()), num(st.Published.Load()+st.Duplicates.Load()), num(st.Duplicates.Load()), num(st.Rejected.Load()), num(int64(float64(st.Rows.Load())/el)))
+		return fmt.Sprintf("%s, %s (%s), %s rejected, %s rows/s",
+			plural(st.Rows.Load(), "row", "rows"), plural(st.Published.Load()+st.Duplicates.Load(), "job", "jobs"), plural(st.Duplicates.Load(), "duplicate", "duplicates"), num(st.Rejected.Load()), num(int64(float64(st.Rows.Load())/el)))
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -77,7 +77,7 @@ func (m *Main) startWaitProgress(quiet bool, name string, expected int) waitProg
 				mu.Lock()
 				n := d
 				mu.Unlock()
-				fmt.Fprintf(m.Stderr, "%s: %d of %d jobs finished\n", name, n, expected)
+				fmt.Fprintf(m.Stderr, "%s: %s of %s finished\n", name, num(int64(n)), plural(int64(expected), "job", "jobs"))
 			})
 		})
 		return waitProgress{

@@ -84,7 +84,7 @@ func TestStatusWithRecordCountsQueuedJobs(t *testing.T) {
 	}
 	for _, s := range []string{
 		"backfill q: 0 of 3 jobs finished",
-		"enqueued 2026-11-23T19:00:00Z from queued.csv: contact.upsert to klicktipp, account default; 3 jobs, 6 items, 1 rows rejected",
+		"enqueued 2026-11-23T19:00:00Z from queued.csv: contact.upsert to klicktipp, account default; 3 jobs, 6 items, 1 row rejected",
 		"jobs:  0 succeeded, 0 partial, 0 failed, 0 dead-lettered, 3 without a result yet",
 		"without a result yet: q-000001 to q-000003",
 	} {

@@ -2,6 +2,7 @@ package backfill
 
 import (
 	"fmt"
+	"sync"
 
 	"crmsync/internal/jobs"
 )
@@ -64,7 +65,7 @@ func appendList(b []byte, l []string) []byte {
 
 // overhead is the envelope's size without items, for the longest job id.
 func (c *Chunker) overhead() int {
-	return len(`{"id":`) + len(JobID(c.id, c.seq+1)) + 2 + len(c.head) + len(c.tail)
+	return len(`{"id":`) + jobIDLen(c.id, c.seq+1) + 2 + len(c.head) + len(c.tail)
 }
 
 // Fits reports why item can never fit in a job, or "".
@@ -84,9 +85,9 @@ func (c *Chunker) Add(item []byte) *Job {
 	}
 	if c.n == 0 {
 		c.seq++
-		c.buf = make([]byte, 0, c.capHint())
+		c.buf = jobBuffer(c.capHint())
 		c.buf = append(c.buf, `{"id":"`...)
-		c.buf = append(c.buf, JobID(c.id, c.seq)...)
+		c.buf = appendJobID(c.buf, c.id, c.seq)
 		c.buf = append(c.buf, c.head...)
 	} else {
 		c.buf = append(c.buf, ',')
@@ -113,3 +114,21 @@ func (c *Chunker) Flush() *Job {
 
 // Jobs returns how many jobs have been started.
 func (c *Chunker) Jobs() int { return c.seq }
+
+// jobBuffers hold the data of published jobs for the next ones: Publish
+// gives a job's back once the stream stored it.
+var jobBuffers sync.Pool
+
+// jobBuffer returns an empty buffer with room for n bytes.
+func jobBuffer(n int) []byte {
+	if p, ok := jobBuffers.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// recycle gives b to the next jobs; nothing may use it afterwards.
+func recycle(b []byte) {
+	b = b[:0]
+	jobBuffers.Put(&b)
+}

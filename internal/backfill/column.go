@@ -160,8 +160,11 @@ func (e *encoder) encode(row []string) ([]byte, string) {
 		if v == "" {
 			continue
 		}
-		if why := badValue(c.name, v); why != "" {
-			return nil, why
+		plain := isPlain(v)
+		if !plain || len(v) > 10000 {
+			if why := badValue(c.name, v); why != "" {
+				return nil, why
+			}
 		}
 		switch c.role {
 		case roleUnmapped:
@@ -190,12 +193,12 @@ func (e *encoder) encode(row []string) ([]byte, string) {
 			fields++
 			b = append(b, c.key...)
 			b = append(b, ':')
-			b = appendString(b, v)
+			b = appendValue(b, v, plain)
 		case roleKey:
 			b = append(b, ',')
 			b = append(b, c.key...)
 			b = append(b, ':')
-			b = appendString(b, v)
+			b = appendValue(b, v, plain)
 		}
 	}
 	if fields > 0 {

@@ -5,6 +5,12 @@
 // asynchronously with deterministic job ids, so that running the same
 // backfill again within the duplicate window enqueues nothing twice.
 //
+// A Backfill is one run as the enqueue command makes it, from a Config:
+// New opens the input (a file or stdin), Publish derives the id, runs
+// -strict's check, publishes the jobs and saves the backfill's Record,
+// Wait follows their results. The command only parses flags and prints,
+// through Hooks and the returned Report and Summary.
+//
 // Bad rows are reported with their line number and reason (RowError) and,
 // by the caller's choice, skipped or fatal. Follow and Status read the
 // results and dead letters of a backfill's jobs back into a Summary;

@@ -18,10 +18,13 @@ func RejectsPath(input string, f Format) string {
 	return input + ".rejects.csv"
 }
 
-// RejectFile writes bad rows to a file created on the first one. For CSV
-// and text the columns are line, reason, then the row's own fields (CSV,
-// after a header line,reason,<input header>) or the line as read; for JSON
-// Lines each line is {"line","reason","row"}. Not safe for concurrent use.
+// RejectFile writes bad rows to a file created on the first one, mode
+// 0600 (it holds the rows' personal data). For CSV and text the columns
+// are line, reason, then the row's own fields (CSV, after a header
+// line,reason,<input header>) or the line as read, each cell that a
+// spreadsheet would run as a formula (starting with =, +, -, @, a tab or a
+// carriage return) prefixed with a ' (see Neutralize); for JSON Lines each
+// line is {"line","reason","row"}. Not safe for concurrent use.
 type RejectFile struct {
 	Path   string
 	format Format
@@ -44,7 +47,7 @@ func NewRejectFile(path string, f Format, header []string) (*RejectFile, error) 
 // Write records one bad row.
 func (r *RejectFile) Write(e *RowError) error {
 	if r.f == nil {
-		f, err := os.OpenFile(r.Path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		f, err := os.OpenFile(r.Path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return err
 		}
@@ -53,7 +56,9 @@ func (r *RejectFile) Write(e *RowError) error {
 			r.cw = csv.NewWriter(r.w)
 			h := []string{"line", "reason"}
 			if r.header != nil {
-				h = append(h, r.header...)
+				for _, c := range r.header {
+					h = append(h, Neutralize(c))
+				}
 			} else {
 				h = append(h, "row")
 			}
@@ -66,9 +71,11 @@ func (r *RejectFile) Write(e *RowError) error {
 	if r.cw != nil {
 		rec := []string{strconv.FormatInt(e.Line, 10), e.Reason}
 		if e.Fields != nil {
-			rec = append(rec, e.Fields...)
+			for _, f := range e.Fields {
+				rec = append(rec, Neutralize(f))
+			}
 		} else {
-			rec = append(rec, e.Raw)
+			rec = append(rec, Neutralize(e.Raw))
 		}
 		return r.cw.Write(rec)
 	}
@@ -104,4 +111,15 @@ func (r *RejectFile) Close() error {
 		return err
 	}
 	return r.f.Close()
+}
+
+// Neutralize returns cell with a ' before it when a spreadsheet opening
+// the CSV would take it for a formula: when it starts with =, +, -, @, a
+// tab or a carriage return (CSV injection). Other cells are returned as
+// they are.
+func Neutralize(cell string) string {
+	if cell != "" && strings.IndexByte("=+-@\t\r", cell[0]) >= 0 {
+		return "'" + cell
+	}
+	return cell
 }

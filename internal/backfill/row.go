@@ -64,6 +64,27 @@ func appendString(b []byte, s string) []byte {
 
 const hexDigit = "0123456789abcdef"
 
+// isPlain reports whether s is printable ASCII without '"' and '\\': valid,
+// free of control characters and written in JSON as it is. One pass.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// appendValue appends s as a JSON string; plain is isPlain(s).
+func appendValue(b []byte, s string, plain bool) []byte {
+	if !plain {
+		return appendString(b, s)
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 // appendTag appends a tag: a positive integer as a number (an id), else a
 // name as a string.
 func appendTag(b []byte, t string) []byte {
@@ -73,15 +94,31 @@ func appendTag(b []byte, t string) []byte {
 	return appendString(b, t)
 }
 
-// badValue reports why a field value cannot be sent, or "".
+// badValue reports why a field value cannot be sent, or "": invalid
+// UTF-8 (first, wherever it is), a control character other than tab, line
+// feed and carriage return, more than 10,000 bytes. One pass over v.
 func badValue(col, v string) string {
-	if !utf8.ValidString(v) {
-		return fmt.Sprintf("column %q is not valid UTF-8", col)
-	}
-	for _, r := range v {
-		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
-			return fmt.Sprintf("column %q contains control characters", col)
+	control := false
+	for i := 0; i < len(v); {
+		c := v[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				control = true
+			}
+			i++
+			continue
 		}
+		r, n := utf8.DecodeRuneInString(v[i:])
+		if r == utf8.RuneError && n == 1 {
+			return fmt.Sprintf("column %q is not valid UTF-8", col)
+		}
+		if unicode.IsControl(r) {
+			control = true
+		}
+		i += n
+	}
+	if control {
+		return fmt.Sprintf("column %q contains control characters", col)
 	}
 	if len(v) > 10000 {
 		return fmt.Sprintf("column %q is longer than 10,000 characters", col)

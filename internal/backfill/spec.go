@@ -202,7 +202,30 @@ func CheckID(id string) error {
 }
 
 // JobID is the id of job n (1-based) of backfill id.
-func JobID(id string, n int) string { return fmt.Sprintf("%s-%06d", id, n) }
+func JobID(id string, n int) string {
+	return string(appendJobID(make([]byte, 0, jobIDLen(id, n)), id, n))
+}
+
+// appendJobID appends JobID(id, n): id, '-', n in at least 6 digits.
+func appendJobID(b []byte, id string, n int) []byte {
+	b = append(append(b, id...), '-')
+	for d := digits(n); d < 6; d++ {
+		b = append(b, '0')
+	}
+	return strconv.AppendInt(b, int64(n), 10)
+}
+
+// jobIDLen is len(JobID(id, n)).
+func jobIDLen(id string, n int) int { return len(id) + 1 + max(6, digits(n)) }
+
+// digits is the number of decimal digits of n >= 0.
+func digits(n int) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
+}
 
 // JobNumber returns n when jobID is JobID(id, n).
 func JobNumber(id, jobID string) (int, bool) {

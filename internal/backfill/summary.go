@@ -12,9 +12,9 @@ import (
 // a result yet, the top failure reasons with counts, and the
 // dead-lettered jobs. top bounds each list.
 func (s *Summary) Print(w io.Writer, top int) {
-	jobsLine := fmt.Sprintf("%d jobs", s.Seen)
+	jobsLine := Plural(int64(s.Seen), "job", "jobs")
 	if s.Expected > 0 || s.Record != nil {
-		jobsLine = fmt.Sprintf("%d of %d jobs finished", s.Seen, s.Expected)
+		jobsLine = fmt.Sprintf("%s of %s finished", Num(int64(s.Seen)), Plural(int64(s.Expected), "job", "jobs"))
 	}
 	fmt.Fprintf(w, "backfill %s: %s\n", s.ID, jobsLine)
 	if r := s.Record; r != nil {
@@ -22,8 +22,8 @@ func (s *Summary) Print(w io.Writer, top int) {
 		if r.Target != "" {
 			to += " to " + r.Target
 		}
-		fmt.Fprintf(w, "  enqueued %s from %s: %s, account %s; %d jobs, %d items, %d rows rejected\n",
-			r.Created.UTC().Format(time.RFC3339), r.Source, to, r.Account, r.Jobs, r.Items, r.Rejected)
+		fmt.Fprintf(w, "  enqueued %s from %s: %s, account %s; %s, %s, %s rejected\n",
+			r.Created.UTC().Format(time.RFC3339), r.Source, to, r.Account, Plural(int64(r.Jobs), "job", "jobs"), Plural(int64(r.Items), "item", "items"), Plural(int64(r.Rejected), "row", "rows"))
 	}
 	if s.TotalUnknown {
 		fmt.Fprintf(w, "  total unknown: no record in %s (enqueued before records were kept, older than its TTL, or by another publisher)", RecordBucket)
@@ -32,17 +32,17 @@ func (s *Summary) Print(w io.Writer, top int) {
 		}
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintf(w, "  jobs:  %d succeeded, %d partial, %d failed, %d dead-lettered", s.Succeeded, s.Partial, s.Failed, s.DeadLettered)
+	fmt.Fprintf(w, "  jobs:  %s succeeded, %s partial, %s failed, %s dead-lettered", n(s.Succeeded), n(s.Partial), n(s.Failed), n(s.DeadLettered))
 	if s.Missing > 0 {
-		fmt.Fprintf(w, ", %d without a result yet", s.Missing)
+		fmt.Fprintf(w, ", %s without a result yet", n(s.Missing))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  items: %d succeeded, %d failed (of %d)\n", s.ItemsSucceeded, s.ItemsFailed, s.Items)
+	fmt.Fprintf(w, "  items: %s succeeded, %s failed (of %s)\n", n(s.ItemsSucceeded), n(s.ItemsFailed), n(s.Items))
 	if len(s.Waiting) > 0 {
 		fmt.Fprintf(w, "  without a result yet: %s\n", s.waiting(top))
 	}
 	if s.Valid+s.Invalid > 0 {
-		fmt.Fprintf(w, "  emails: %d valid, %d invalid (ClickyID's verdicts)\n", s.Valid, s.Invalid)
+		fmt.Fprintf(w, "  emails: %s valid, %s invalid (ClickyID's verdicts)\n", n(s.Valid), n(s.Invalid))
 		printReasons(w, "  invalid emails by reason:", s.InvalidReasons, top)
 	}
 	printReasons(w, "  failed items by reason:", s.Reasons, top)
@@ -50,7 +50,7 @@ func (s *Summary) Print(w io.Writer, top int) {
 		fmt.Fprintln(w, "  dead-lettered jobs (enqueue dlq list; enqueue dlq replay SEQ):")
 		for i, d := range s.Dead {
 			if i == top {
-				fmt.Fprintf(w, "    ... and %d more\n", len(s.Dead)-top)
+				fmt.Fprintf(w, "    ... and %s more\n", n(len(s.Dead)-top))
 				break
 			}
 			seq := "-"
@@ -74,10 +74,10 @@ func printReasons(w io.Writer, heading string, reasons []Reason, top int) {
 			for _, r := range reasons[top:] {
 				rest += r.Count
 			}
-			fmt.Fprintf(w, "  %8d  (%d other reasons)\n", rest, len(reasons)-top)
+			fmt.Fprintf(w, "  %9s  (%s)\n", n(rest), Plural(int64(len(reasons)-top), "other reason", "other reasons"))
 			break
 		}
-		fmt.Fprintf(w, "  %8d  %s\n", r.Count, r.Text)
+		fmt.Fprintf(w, "  %9s  %s\n", n(r.Count), r.Text)
 	}
 }
 
@@ -99,7 +99,10 @@ func (s *Summary) waiting(top int) string {
 		}
 	}
 	if rest > 0 {
-		fmt.Fprintf(&b, " and %d more", rest)
+		fmt.Fprintf(&b, " and %s more", n(rest))
 	}
 	return b.String()
 }
+
+// n is Num for an int.
+func n(i int) string { return Num(int64(i)) }

@@ -52,9 +52,13 @@ func (l *lines) next() (b []byte, too bool, err error) {
 	return b, false, nil
 }
 
+// MaxRaw is the most of a bad row's text that a RowError (and so the
+// rejects file) keeps.
+const MaxRaw = 64 << 10
+
 func rawOf(b []byte) string {
-	if len(b) > 64<<10 {
-		b = b[:64<<10]
+	if len(b) > MaxRaw {
+		b = b[:MaxRaw]
 	}
 	return string(b)
 }

@@ -88,7 +88,8 @@ var deadLetterHeaders = []string{jobs.HeaderError, jobs.HeaderJobID, jobs.Header
 // replayHeaders returns the headers a replay of l carries: the job's own,
 // without the DLQ's and without any NATS control header (Nats-Msg-Id,
 // Nats-Expected-*, Nats-TTL, Nats-Rollup, ...), so that it is published as
-// a fresh job would be.
+// a fresh job would be. The job's Crmsync-Priority stays: a replayed
+// backfill job is still a backfill job.
 func replayHeaders(l Letter) nats.Header {
 	h := nats.Header{}
 	for k, v := range l.Header {

@@ -116,6 +116,7 @@ func TestReplayIsAFreshPublish(t *testing.T) {
 		"nats-lower":           []string{"x"},
 		"Traceparent":          []string{"00-abc-def-01"},
 		"X-Source":             []string{"crm"},
+		jobs.HeaderPriority:    []string{jobs.PriorityBackfill}, // the job's own lane: a replayed backfill stays one
 	})
 	r, err := deadletter.Replay(ctx, b.js, seq)
 	if err != nil {
@@ -134,10 +135,10 @@ func TestReplayIsAFreshPublish(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := []string{"Nats-Msg-Id", "Traceparent", "X-Source"}; !slices.Equal(keys, want) {
+	if want := []string{jobs.HeaderPriority, "Nats-Msg-Id", "Traceparent", "X-Source"}; !slices.Equal(keys, want) {
 		t.Errorf("replayed headers %v, want %v", keys, want)
 	}
-	if m.Header.Get(jobs.HeaderMsgID) != "j1-replay-1" || m.Header.Get("X-Source") != "crm" || string(m.Data) != body {
+	if m.Header.Get(jobs.HeaderMsgID) != "j1-replay-1" || m.Header.Get("X-Source") != "crm" || m.Header.Get(jobs.HeaderPriority) != jobs.PriorityBackfill || string(m.Data) != body {
 		t.Errorf("replayed message %v %s", m.Header, m.Data)
 	}
 	if n := b.msgs(t, jobs.DLQStream); n != 0 {

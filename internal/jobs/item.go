@@ -2,36 +2,9 @@ package jobs
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 	"unicode"
 )
-
-// CheckEmail reports why email is not a well-formed address, or nil. It
-// accepts a bare addr-spec (no display name), at most 254 characters with a
-// local part of at most 64, and a domain with a dot.
-func CheckEmail(email string) error {
-	switch {
-	case email == "":
-		return fmt.Errorf("email is empty")
-	case len(email) > 254:
-		return fmt.Errorf("email is %d characters, more than 254", len(email))
-	case strings.ContainsFunc(email, func(r rune) bool { return isControl(r) || unicode.IsSpace(r) }):
-		return fmt.Errorf("email %q contains spaces or control characters", truncate(email, 80))
-	}
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email || a.Name != "" {
-		return fmt.Errorf("email %q is not a valid address", truncate(email, 80))
-	}
-	local, domain, _ := strings.Cut(email, "@")
-	if len(local) > 64 {
-		return fmt.Errorf("email %q has a local part longer than 64 characters", truncate(email, 80))
-	}
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.HasPrefix(domain, "[") {
-		return fmt.Errorf("email %q has no valid domain", truncate(email, 80))
-	}
-	return nil
-}
 
 // CheckItem reports why item i of j cannot be sent, or nil: a malformed
 // email, or a KlickTipp field with control characters or over 10,000

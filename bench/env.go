@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,6 +97,7 @@ type proc struct {
 	out  *os.File
 	done chan struct{}
 	err  error
+	hwm  atomic.Int64 // VmHWM sampled from /proc while it runs
 }
 
 func startProc(logPath string, env []string, name string, args ...string) (*proc, error) {
@@ -111,7 +113,25 @@ func startProc(logPath string, env []string, name string, args ...string) (*proc
 		return nil, err
 	}
 	p := &proc{cmd: cmd, out: f, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); f.Close(); close(p.done) }()
+	exited := make(chan struct{})
+	go func() {
+		// Sample the peak while the process runs: after it exits only its
+		// rusage is left, whose maximum on Linux also counts the pages of
+		// this process it was forked from.
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := p.readHWM(); v > p.hwm.Load() {
+				p.hwm.Store(v)
+			}
+			select {
+			case <-exited:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	go func() { p.err = cmd.Wait(); close(exited); f.Close(); close(p.done) }()
 	return p, nil
 }
 
@@ -137,17 +157,17 @@ func (p *proc) cpu() time.Duration {
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
-// peakRSS returns the process's peak resident set (VmHWM) while it runs, or
-// its rusage maximum once it has ended, in bytes.
+// peakRSS returns the process's peak resident set (VmHWM), in bytes: read
+// now while it runs, else the last sample taken before it ended (every 20 ms).
 func (p *proc) peakRSS() int64 {
-	select {
-	case <-p.done:
-		if ru, ok := p.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			return ru.Maxrss * 1024
-		}
-		return 0
-	default:
+	if v := p.readHWM(); v > p.hwm.Load() {
+		p.hwm.Store(v)
 	}
+	return p.hwm.Load()
+}
+
+// readHWM reads VmHWM from /proc; 0 once the process is gone.
+func (p *proc) readHWM() int64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		return 0

@@ -308,6 +308,9 @@ func Decode(subject string, body []byte, lim Limits) (*Job, error) {
 	if j.Account == "" {
 		j.Account = DefaultAccount
 	}
+	if !ValidAccount(j.Account) {
+		return nil, bad(j.Kind, "account %q is not a valid account name (1-64 letters, digits, '_' or '-')", truncate(j.Account, 70))
+	}
 	n := j.Items()
 	if n == 0 {
 		return nil, bad(j.Kind, "no items: %s is empty", map[Kind]string{KindContactUpsert: "contacts", KindEmailValidate: "emails"}[j.Kind])

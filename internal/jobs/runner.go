@@ -3,20 +3,43 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/sourcegraph/conc/pool"
 
 	"crmsync/internal/metrics"
 )
 
 // Config tunes a Runner. Zero fields take the defaults stated.
 type Config struct {
-	Concurrency   int           // jobs processed at once; default 8
+	Concurrency   int           // jobs processed at once by this replica; default 8
+	// APIConcurrency caps the jobs of one API (APIKlickTipp, APIKlipy,
+	// APIClickyID) running at once; a missing, zero or larger entry is
+	// Concurrency.
+	APIConcurrency map[string]int
+	// LiveSlots is how many of the Concurrency slots only live jobs may
+	// take; 0 takes the default 1, negative means none. At most
+	// Concurrency-1 take effect, so backfills always have a slot.
+	LiveSlots int
+	// Credentials are the API+account pairs known at start: their lanes'
+	// consumers are created before the first job arrives. Lanes of other
+	// credentials are created when a job for them is first moved, or found
+	// when another replica created them.
+	Credentials []Credential
+	// Pace returns how long a request for a credential would wait on its
+	// rate limiter now (nil: never). A lane whose credential waits longer
+	// than Hold starts nothing (its jobs would only be handed back); a lane
+	// already running a job starts another only when its credential has
+	// budget now, so a saturated or blocked credential does not take slots
+	// other credentials' jobs could use.
+	Pace func(Credential) time.Duration
+	// LaneScan is how often lanes made by other replicas are looked for,
+	// lane consumers deleted by hand are recreated, and the lane metrics
+	// are sampled; default 5s.
+	LaneScan time.Duration
 	MaxAttempts   int           // failed attempts without progress before dead-lettering; default 8
 	AckWait       time.Duration // the consumer's ack wait; heartbeats every third of it; default 60s
 	ShutdownGrace time.Duration // time in-flight jobs get after Run's ctx is done; default 30s
@@ -55,6 +78,14 @@ func (c Config) withDefaults() Config {
 	def(&c.RetryMax, 5*time.Minute)
 	def(&c.Hold, 10*time.Second)
 	def(&c.CheckpointEvery, 250*time.Millisecond)
+	def(&c.LaneScan, 5*time.Second)
+	switch {
+	case c.LiveSlots == 0:
+		c.LiveSlots = 1
+	case c.LiveSlots < 0:
+		c.LiveSlots = 0
+	}
+	c.LiveSlots = min(c.LiveSlots, c.Concurrency-1)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -69,8 +100,8 @@ func (c Config) withDefaults() Config {
 // held long by a broker outage.
 const natsTimeout = 5 * time.Second
 
-// Runner pulls jobs from the durable consumer and runs them. Create it with
-// NewRunner; Run may be called once.
+// Runner moves jobs from the intake consumer onto their lanes, and runs
+// them from the lanes. Create it with NewRunner; Run may be called once.
 type Runner struct {
 	js     jetstream.JetStream
 	cons   jetstream.Consumer
@@ -82,7 +113,9 @@ type Runner struct {
 	maxMsg int
 }
 
-// NewRunner builds a runner. checkpoints should be the bucket from
+// NewRunner builds a runner on the intake consumer cons (from Setup); the
+// lane consumers copy its ack wait, max ack pending and replicas.
+// checkpoints should be the bucket from
 // EnsureCheckpoints; nil runs without resume (a redelivered job is redone
 // from its first item, and failed attempts are counted by deliveries,
 // rate-limit hand-backs included). It returns an error when a required
@@ -90,6 +123,14 @@ type Runner struct {
 func NewRunner(js jetstream.JetStream, cons jetstream.Consumer, checkpoints jetstream.KeyValue, router Router, cfg Config) (*Runner, error) {
 	if js == nil || cons == nil || router == nil {
 		return nil, errors.New("jobs: NewRunner needs a JetStream, a consumer and a router")
+	}
+	if cons.CachedInfo() == nil {
+		return nil, errors.New("jobs: NewRunner needs the intake consumer's info (use the consumer Setup returns)")
+	}
+	for _, c := range cfg.Credentials {
+		if !ValidAccount(c.Account) {
+			return nil, fmt.Errorf("jobs: account %q: a name must be 1-64 letters, digits, '_' or '-'", c.Account)
+		}
 	}
 	cfg = cfg.withDefaults()
 	maxMsg := 1 << 20
@@ -99,10 +140,11 @@ func NewRunner(js jetstream.JetStream, cons jetstream.Consumer, checkpoints jets
 	return &Runner{js: js, cons: cons, kv: checkpoints, router: router, cfg: cfg, log: cfg.Logger, m: cfg.Metrics, maxMsg: maxMsg - 8<<10}, nil
 }
 
-// Run pulls and processes jobs until ctx is done. Then it stops pulling,
-// gives in-flight jobs ShutdownGrace to finish, cancels the rest (their
-// handlers log out and return; the messages are handed back at once, not
-// counted as attempts) and returns nil once every job goroutine has ended.
+// Run moves and runs jobs until ctx is done. Then it stops pulling, hands
+// back the lane messages it had fetched but not started, gives in-flight
+// jobs ShutdownGrace to finish, cancels the rest (their handlers log out
+// and return; the messages are handed back at once, not counted as
+// attempts) and returns nil once every goroutine it started has ended.
 func (r *Runner) Run(ctx context.Context) error {
 	// Jobs run on their own context, cancelled ShutdownGrace after ctx.
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
@@ -119,56 +161,19 @@ func (r *Runner) Run(ctx context.Context) error {
 	})
 	defer stopGrace()
 
-	n := r.cfg.Concurrency
-	slots := make(chan struct{}, n)
-	p := pool.New().WithMaxGoroutines(n + 1)
-	p.Go(func() { r.samplePending(ctx) })
-	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		// Take one free slot (waiting for it), then any others free now:
-		// messages are pulled only for slots that can start them at once.
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
-			continue
+	s := newScheduler(r, ctx, jobCtx)
+	for _, l := range LanesOf(r.cfg.Credentials) {
+		if _, err := s.lane(ctx, l); err != nil && ctx.Err() == nil {
+			// Not fatal: the scan and the intake create it later.
+			r.log.Warn("cannot create lane consumer yet; retrying later", "lane", l.String(), "err", err)
 		}
-		k := 1
-	more:
-		for k < n {
-			select {
-			case slots <- struct{}{}:
-				k++
-			default:
-				break more
-			}
-		}
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		batch, err := r.cons.Fetch(k, jetstream.FetchContext(fctx))
-		got := 0
-		if err == nil {
-			for msg := range batch.Messages() {
-				got++
-				p.Go(func() {
-					defer func() { <-slots }()
-					r.process(jobCtx, msg)
-				})
-			}
-			err = batch.Error()
-		}
-		cancel()
-		for i := got; i < k; i++ {
-			<-slots
-		}
-		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			r.log.Warn("fetching jobs failed; retrying", "err", err, "retry_in", delay)
-			_ = sleep(ctx, delay)
-			delay = min(delay*2, 5*time.Second)
-			continue
-		}
-		delay = 100 * time.Millisecond
 	}
+	s.wg.Go(func() { r.samplePending(ctx) })
+	s.wg.Go(func() { s.intake(ctx) })
+	s.wg.Go(func() { s.scan(ctx) })
+	s.loop(ctx)
 	r.log.Info("stopped pulling jobs; waiting for in-flight jobs", "grace", r.cfg.ShutdownGrace)
-	p.Wait()
+	s.wg.Wait()
 	r.log.Info("runner stopped")
 	return nil
 }

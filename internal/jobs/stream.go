@@ -48,8 +48,22 @@ type StreamConfig struct {
 	DLQMaxAge       time.Duration // default 30 days
 	Replicas        int           // default 1; 3 on a cluster
 	AckWait         time.Duration // consumer ack wait; default 60s
-	MaxAckPending   int           // consumer-wide (all replicas); default 1024
+	MaxAckPending   int           // consumer-wide (all replicas); default 1024, per lane too
+	// Largest size of each stream in bytes; 0 takes the default, -1 is
+	// unlimited. CRMSYNC_JOBS refuses new publishes when full (a publisher
+	// gets an error, nothing queued is dropped); the results and dead-letter
+	// streams drop their oldest messages.
+	JobsMaxBytes    int64 // default 1 GiB
+	ResultsMaxBytes int64 // default 1 GiB
+	DLQMaxBytes     int64 // default 256 MiB
 }
+
+// Default stream sizes (StreamConfig).
+const (
+	DefaultJobsMaxBytes    = 1 << 30
+	DefaultResultsMaxBytes = 1 << 30
+	DefaultDLQMaxBytes     = 256 << 20
+)
 
 func (c StreamConfig) withDefaults() StreamConfig {
 	if c.DuplicateWindow <= 0 {
@@ -70,35 +84,52 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	if c.MaxAckPending <= 0 {
 		c.MaxAckPending = 1024
 	}
+	for _, p := range []struct {
+		v   *int64
+		def int64
+	}{{&c.JobsMaxBytes, DefaultJobsMaxBytes}, {&c.ResultsMaxBytes, DefaultResultsMaxBytes}, {&c.DLQMaxBytes, DefaultDLQMaxBytes}} {
+		if *p.v == 0 {
+			*p.v = p.def
+		} else if *p.v < 0 {
+			*p.v = -1
+		}
+	}
 	return c
 }
 
-// Streams returns the configurations of the three streams.
+// Streams returns the configurations of the three streams. CRMSYNC_JOBS
+// holds both the intake subjects publishers use (crmsync.jobs.>) and the
+// worker's lanes (crmsync.lanes.>).
 func Streams(c StreamConfig) []jetstream.StreamConfig {
 	c = c.withDefaults()
 	return []jetstream.StreamConfig{
 		{
-			Name: JobsStream, Subjects: []string{JobsSubjects},
-			Description: "crmsync jobs (work queue)",
+			Name: JobsStream, Subjects: []string{JobsSubjects, LanesSubjects},
+			Description: "crmsync jobs (work queue): intake subjects and lanes",
 			Retention:   jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage,
 			Duplicates: c.DuplicateWindow, Replicas: c.Replicas,
+			MaxBytes: c.JobsMaxBytes, Discard: jetstream.DiscardNew,
 		},
 		{
 			Name: ResultsStream, Subjects: []string{ResultsSubjects},
 			Description: "crmsync job results",
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			MaxAge: c.ResultsMaxAge, Duplicates: min(c.DuplicateWindow, c.ResultsMaxAge), Replicas: c.Replicas,
+			MaxBytes: c.ResultsMaxBytes,
 		},
 		{
 			Name: DLQStream, Subjects: []string{DLQSubjects},
 			Description: "crmsync dead letters",
 			Retention:   jetstream.LimitsPolicy, Storage: jetstream.FileStorage,
 			MaxAge: c.DLQMaxAge, Duplicates: min(c.DuplicateWindow, c.DLQMaxAge), Replicas: c.Replicas,
+			MaxBytes: c.DLQMaxBytes,
 		},
 	}
 }
 
-// ConsumerConfig is the durable pull consumer on CRMSYNC_JOBS. MaxDeliver is
+// ConsumerConfig is the durable intake consumer on CRMSYNC_JOBS: it takes
+// what publishers send to crmsync.jobs.>, and the runner moves each job onto
+// its lane (LaneConsumerConfig, which copies this one's settings). MaxDeliver is
 // unlimited on purpose: rate-limit hand-backs are redeliveries too, and the
 // runner counts failed attempts itself and dead-letters after
 // WORKER_MAX_ATTEMPTS.
@@ -117,8 +148,11 @@ func ConsumerConfig(c StreamConfig) jetstream.ConsumerConfig {
 	}
 }
 
-// Setup creates or updates the three streams and the durable consumer,
-// idempotently: running it again with the same config changes nothing.
+// Setup creates or updates the three streams and the durable intake
+// consumer, idempotently: running it again with the same config changes
+// nothing, and a CRMSYNC_JOBS made by an older worker (crmsync.jobs.> only)
+// gains the lane subjects. Lane consumers are the runner's (created when
+// their account is known).
 func Setup(ctx context.Context, js jetstream.JetStream, c StreamConfig) (jetstream.Consumer, error) {
 	for _, sc := range Streams(c) {
 		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {

@@ -37,6 +37,10 @@ type Metrics struct {
 	ResultsPublished *prometheus.CounterVec   // crmsync_results_published_total{kind,status}
 	DeadLetterDepth  prometheus.Gauge         // crmsync_dead_letter_depth
 	BuildInfo        *prometheus.GaugeVec     // crmsync_build_info{version,revision,goversion}
+	LanePending      *prometheus.GaugeVec     // crmsync_lane_pending{api,account,priority}
+	LaneInFlight     *prometheus.GaugeVec     // crmsync_lane_in_flight{api,account,priority}
+	LaneOldestAge    *prometheus.GaugeVec     // crmsync_lane_oldest_job_age_seconds{api,account,priority}
+	JobStartDelay    *prometheus.HistogramVec // crmsync_job_start_delay_seconds{api,priority}
 
 	// Sampled every 15 s by the worker's heartbeat (internal/console).
 	Ready             prometheus.Gauge     // crmsync_ready
@@ -142,6 +146,19 @@ func New(reg prometheus.Registerer) *Metrics {
 		CredentialBlocked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "crmsync_credential_blocked_seconds", Help: "Seconds until an API's block of a credential ends, fleet-wide from CRMSYNC_LIMITS (credential: the limiter's hashed id); absent when not blocked; sampled every 15 s.",
 		}, []string{"api", "credential"}),
+		LanePending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crmsync_lane_pending", Help: "Jobs waiting in a lane's consumer, not yet delivered (num_pending), sampled every 5 s.",
+		}, []string{"api", "account", "priority"}),
+		LaneInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crmsync_lane_in_flight", Help: "Jobs of a lane running in this replica now.",
+		}, []string{"api", "account", "priority"}),
+		LaneOldestAge: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crmsync_lane_oldest_job_age_seconds", Help: "Age (since its publish) of the oldest job still on a lane, 0 when the lane is empty, sampled.",
+		}, []string{"api", "account", "priority"}),
+		JobStartDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "crmsync_job_start_delay_seconds", Help: "Time from a job's publish to the start of its first attempt, by API and priority (live, backfill).",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600, 14400, 86400},
+		}, []string{"api", "priority"}),
 	}
 	m.BuildInfo.WithLabelValues(build()).Set(1)
 	m.initLabels()
@@ -151,7 +168,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			m.InFlight, m.ConsumerPending, m.APIRequests, m.APIDuration,
 			m.SessionsOpened, m.SessionsClosed, m.SessionsOpen, m.SessionRelogins,
 			m.LimiterWait, m.LimiterBlocks, m.LimiterBudget, m.NATSConnected, m.NATSReconnects,
-			m.ResultsPublished, m.DeadLetterDepth, m.BuildInfo)
+			m.ResultsPublished, m.DeadLetterDepth, m.BuildInfo,
+			m.LanePending, m.LaneInFlight, m.LaneOldestAge, m.JobStartDelay)
 	}
 	return m
 }
@@ -180,6 +198,9 @@ func (m *Metrics) initLabels() {
 		m.APIDuration.WithLabelValues(a)
 		m.LimiterWait.WithLabelValues(a)
 		m.LimiterBudget.WithLabelValues(a)
+		for _, p := range []string{"live", "backfill"} {
+			m.JobStartDelay.WithLabelValues(a, p)
+		}
 		for _, c := range BlockCauses {
 			m.LimiterBlocks.WithLabelValues(a, c)
 		}

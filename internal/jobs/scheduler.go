@@ -1,0 +1,343 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ramp is how long after a lane started a job it may start another while
+// its credential is paced: long enough for the first job's requests to show
+// in the limiter, so a burst of starts does not fill every slot with jobs
+// that will only wait on one credential's budget.
+const ramp = 50 * time.Millisecond
+
+// recheck is how soon the scheduler looks again at a lane it held back
+// because its credential was paced or blocked.
+const recheck = 50 * time.Millisecond
+
+// lane is one lane as the runner holds it: its consumer, a fetcher
+// goroutine that keeps at most one message (the head) ready, and the
+// scheduler's counts.
+type lane struct {
+	Lane
+
+	mu   sync.Mutex
+	cons jetstream.Consumer
+	head jetstream.Msg // fetched, not yet started; nil when none
+
+	taken chan struct{} // cap 1: the scheduler took head
+
+	// Owned by the scheduler loop.
+	running   int
+	lastStart time.Time
+}
+
+func (l *lane) consumer() jetstream.Consumer {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cons
+}
+
+func (l *lane) hasHead() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.head != nil
+}
+
+// scheduler owns the lanes and the slots of one Run.
+type scheduler struct {
+	r      *Runner
+	ctx    context.Context // Run's: fetchers and the intake stop with it
+	jobCtx context.Context // jobs run on it
+	intakeCfg jetstream.ConsumerConfig
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	lanes map[Lane]*lane
+	live  []*lane // sorted by API, account
+	back  []*lane
+
+	notify chan struct{} // cap 1: a head arrived or a lane was added
+	done   chan *lane    // a job of the lane ended
+
+	// Owned by the loop.
+	n, liveSlots   int
+	running        int
+	perAPI         map[string]int
+	rrLive, rrBack int
+	gated          bool
+}
+
+func newScheduler(r *Runner, ctx, jobCtx context.Context) *scheduler {
+	return &scheduler{
+		r: r, ctx: ctx, jobCtx: jobCtx, intakeCfg: r.cons.CachedInfo().Config,
+		lanes: map[Lane]*lane{}, notify: make(chan struct{}, 1), done: make(chan *lane, r.cfg.Concurrency),
+		n: r.cfg.Concurrency, liveSlots: r.cfg.LiveSlots, perAPI: map[string]int{},
+	}
+}
+
+func (s *scheduler) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// lane returns the runner's lane l, creating its consumer (idempotently)
+// and starting its fetcher the first time.
+func (s *scheduler) lane(ctx context.Context, l Lane) (*lane, error) {
+	s.mu.Lock()
+	ln, ok := s.lanes[l]
+	s.mu.Unlock()
+	if ok {
+		return ln, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, natsTimeout)
+	cons, err := ensureLane(cctx, s.r.js, l, s.intakeCfg)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if ln, ok := s.lanes[l]; ok {
+		s.mu.Unlock()
+		return ln, nil
+	}
+	ln = &lane{Lane: l, cons: cons, taken: make(chan struct{}, 1)}
+	s.lanes[l] = ln
+	list := &s.live
+	if l.Backfill {
+		list = &s.back
+	}
+	*list = append(*list, ln)
+	slices.SortFunc(*list, func(a, b *lane) int {
+		return cmp.Or(cmp.Compare(a.API, b.API), cmp.Compare(a.Account, b.Account))
+	})
+	s.mu.Unlock()
+	s.r.log.Debug("lane ready", "lane", l.String())
+	// Every caller runs inside s.wg (or before loop starts), so this Go
+	// never races Wait.
+	s.wg.Go(func() { s.fetch(s.ctx, ln) })
+	return ln, nil
+}
+
+// recreate makes lane l's consumer again (deleted by hand, or lost with a
+// server's store) and swaps it in.
+func (s *scheduler) recreate(ctx context.Context, l *lane) error {
+	cctx, cancel := context.WithTimeout(ctx, natsTimeout)
+	defer cancel()
+	cons, err := ensureLane(cctx, s.r.js, l.Lane, s.intakeCfg)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.cons = cons
+	l.mu.Unlock()
+	return nil
+}
+
+// fetch keeps one message of lane l ready for the scheduler until ctx is
+// done. A fetched message waiting for a slot gets heartbeats, so it is not
+// redelivered meanwhile; on shutdown it is handed back at once.
+func (s *scheduler) fetch(ctx context.Context, l *lane) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := l.consumer().Fetch(1, jetstream.FetchContext(fctx))
+		var msg jetstream.Msg
+		if err == nil {
+			for m := range batch.Messages() {
+				msg = m
+			}
+			err = batch.Error()
+		}
+		cancel()
+		if msg != nil {
+			s.hold(ctx, l, msg)
+			delay = 100 * time.Millisecond
+			continue
+		}
+		if err == nil || ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+			continue
+		}
+		s.r.log.Warn("fetching from lane failed; recreating its consumer", "lane", l.String(), "err", err, "retry_in", delay)
+		if sleep(ctx, delay) != nil {
+			return
+		}
+		delay = min(delay*2, 5*time.Second)
+		if err := s.recreate(ctx, l); err != nil && ctx.Err() == nil {
+			s.r.log.Warn("cannot recreate lane consumer yet", "lane", l.String(), "err", err)
+		}
+	}
+}
+
+// hold offers msg as l's head until the scheduler takes it or ctx is done.
+func (s *scheduler) hold(ctx context.Context, l *lane, msg jetstream.Msg) {
+	l.mu.Lock()
+	l.head = msg
+	l.mu.Unlock()
+	s.wake()
+	hb := time.NewTicker(s.r.cfg.AckWait / 3)
+	defer hb.Stop()
+	for {
+		select {
+		case <-l.taken:
+			return
+		case <-hb.C:
+			l.mu.Lock()
+			mine := l.head == msg
+			l.mu.Unlock()
+			if mine {
+				_ = msg.InProgress()
+			}
+		case <-ctx.Done():
+			l.mu.Lock()
+			mine := l.head == msg
+			if mine {
+				l.head = nil
+			}
+			l.mu.Unlock()
+			if mine {
+				_ = msg.Nak() // not started: another replica may take it now
+			}
+			return
+		}
+	}
+}
+
+// loop fills free slots until ctx is done.
+func (s *scheduler) loop(ctx context.Context) {
+	for ctx.Err() == nil {
+		s.fill()
+		var again <-chan time.Time
+		if s.gated && s.running < s.n {
+			again = time.After(recheck)
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.notify:
+		case l := <-s.done:
+			s.ended(l)
+		case <-again:
+		}
+	}
+}
+
+func (s *scheduler) ended(l *lane) {
+	s.running--
+	s.perAPI[l.API]--
+	l.running--
+	if m := s.r.m; m != nil {
+		m.LaneInFlight.WithLabelValues(l.API, l.Account, l.Priority()).Dec()
+	}
+}
+
+// fill starts jobs while there are free slots and lanes allowed to use
+// them: live lanes first, then backfill lanes, each round robin.
+func (s *scheduler) fill() {
+	s.gated = false
+	for s.running < s.n {
+		// Take finished jobs' slots back first, so caps see them.
+		select {
+		case l := <-s.done:
+			s.ended(l)
+			continue
+		default:
+		}
+		l := s.pick()
+		if l == nil {
+			return
+		}
+		l.mu.Lock()
+		msg := l.head
+		l.head = nil
+		l.mu.Unlock()
+		if msg == nil {
+			continue // handed back by a shutdown meanwhile
+		}
+		select {
+		case l.taken <- struct{}{}:
+		default:
+		}
+		s.start(l, msg)
+	}
+}
+
+func (s *scheduler) pick() *lane {
+	s.mu.Lock()
+	live, back := slices.Clone(s.live), slices.Clone(s.back)
+	s.mu.Unlock()
+	now := time.Now()
+	if l, i := s.first(live, s.rrLive, now); l != nil {
+		s.rrLive = i + 1
+		return l
+	}
+	if s.running >= s.n-s.liveSlots {
+		return nil // the rest is kept for live jobs
+	}
+	if l, i := s.first(back, s.rrBack, now); l != nil {
+		s.rrBack = i + 1
+		return l
+	}
+	return nil
+}
+
+// first returns the first lane from index from on (wrapping) that may
+// start its head now, and its index.
+func (s *scheduler) first(lanes []*lane, from int, now time.Time) (*lane, int) {
+	for k := range lanes {
+		i := (from + k) % len(lanes)
+		if l := lanes[i]; s.may(l, now) {
+			return l, i
+		}
+	}
+	return nil, 0
+}
+
+// may reports whether l may start its head now.
+func (s *scheduler) may(l *lane, now time.Time) bool {
+	if !l.hasHead() {
+		return false
+	}
+	limit := s.r.cfg.Concurrency
+	if c := s.r.cfg.APIConcurrency[l.API]; c > 0 {
+		limit = min(c, limit)
+	}
+	if s.perAPI[l.API] >= limit {
+		return false
+	}
+	if s.r.cfg.Pace == nil {
+		return true
+	}
+	d := s.r.cfg.Pace(l.Credential)
+	if d > s.r.cfg.Hold || (l.running > 0 && (d > 0 || now.Sub(l.lastStart) < ramp)) {
+		s.gated = true
+		return false
+	}
+	return true
+}
+
+func (s *scheduler) start(l *lane, msg jetstream.Msg) {
+	s.running++
+	s.perAPI[l.API]++
+	l.running++
+	l.lastStart = time.Now()
+	m := asIntake(msg)
+	if s.r.m != nil {
+		s.r.m.LaneInFlight.WithLabelValues(l.API, l.Account, l.Priority()).Inc()
+		if meta, err := m.Metadata(); err == nil && meta.NumDelivered == 1 {
+			s.r.m.JobStartDelay.WithLabelValues(l.API, l.Priority()).Observe(max(time.Since(meta.Timestamp), 0).Seconds())
+		}
+	}
+	s.wg.Go(func() {
+		defer func() { s.done <- l }()
+		s.r.process(s.jobCtx, m)
+	})
+}

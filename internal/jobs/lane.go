@@ -187,8 +187,8 @@ func asIntake(m jetstream.Msg) jetstream.Msg {
 	return &laneMsg{Msg: m, subject: subj, hdr: orig, meta: &md}
 }
 
-func (m *laneMsg) Subject() string                          { return m.subject }
-func (m *laneMsg) Headers() nats.Header                     { return m.hdr }
+func (m *laneMsg) Subject() string                           { return m.subject }
+func (m *laneMsg) Headers() nats.Header                      { return m.hdr }
 func (m *laneMsg) Metadata() (*jetstream.MsgMetadata, error) { return m.meta, nil }
 
 // laneMessage builds the lane message for intake message msg of job.

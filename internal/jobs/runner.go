@@ -15,7 +15,7 @@ import (
 
 // Config tunes a Runner. Zero fields take the defaults stated.
 type Config struct {
-	Concurrency   int           // jobs processed at once by this replica; default 8
+	Concurrency int // jobs processed at once by this replica; default 8
 	// APIConcurrency caps the jobs of one API (APIKlickTipp, APIKlipy,
 	// APIClickyID) running at once; a missing, zero or larger entry is
 	// Concurrency.
@@ -39,7 +39,7 @@ type Config struct {
 	// LaneScan is how often lanes made by other replicas are looked for,
 	// lane consumers deleted by hand are recreated, and the lane metrics
 	// are sampled; default 5s.
-	LaneScan time.Duration
+	LaneScan      time.Duration
 	MaxAttempts   int           // failed attempts without progress before dead-lettering; default 8
 	AckWait       time.Duration // the consumer's ack wait; heartbeats every third of it; default 60s
 	ShutdownGrace time.Duration // time in-flight jobs get after Run's ctx is done; default 30s

@@ -53,11 +53,11 @@ func (l *lane) hasHead() bool {
 
 // scheduler owns the lanes and the slots of one Run.
 type scheduler struct {
-	r      *Runner
-	ctx    context.Context // Run's: fetchers and the intake stop with it
-	jobCtx context.Context // jobs run on it
+	r         *Runner
+	ctx       context.Context // Run's: fetchers and the intake stop with it
+	jobCtx    context.Context // jobs run on it
 	intakeCfg jetstream.ConsumerConfig
-	wg     sync.WaitGroup
+	wg        sync.WaitGroup
 
 	mu    sync.Mutex
 	lanes map[Lane]*lane

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"crmsync/internal/apis"
 )
 
 // ramp is how long after a lane started a job it may start another while
@@ -70,6 +72,7 @@ type scheduler struct {
 	// Owned by the loop.
 	n, liveSlots   int
 	running        int
+	backRunning    int // backfill jobs among running
 	perAPI         map[string]int
 	rrLive, rrBack int
 	gated          bool
@@ -232,6 +235,9 @@ func (s *scheduler) loop(ctx context.Context) {
 
 func (s *scheduler) ended(l *lane) {
 	s.running--
+	if l.Backfill {
+		s.backRunning--
+	}
 	s.perAPI[l.API]--
 	l.running--
 	if m := s.r.m; m != nil {
@@ -279,7 +285,7 @@ func (s *scheduler) pick() *lane {
 		s.rrLive = i + 1
 		return l
 	}
-	if s.running >= s.n-s.liveSlots {
+	if s.backRunning >= s.n-s.liveSlots {
 		return nil // the rest is kept for live jobs
 	}
 	if l, i := s.first(back, s.rrBack, now); l != nil {
@@ -326,6 +332,9 @@ func (s *scheduler) may(l *lane, now time.Time) bool {
 
 func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 	s.running++
+	if l.Backfill {
+		s.backRunning++
+	}
 	s.perAPI[l.API]++
 	l.running++
 	l.lastStart = time.Now()
@@ -336,8 +345,12 @@ func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 			s.r.m.JobStartDelay.WithLabelValues(l.API, l.Priority()).Observe(max(time.Since(meta.Timestamp), 0).Seconds())
 		}
 	}
+	ctx := s.jobCtx
+	if l.Backfill {
+		ctx = apis.WithBackfill(ctx) // limiters serve live requests first
+	}
 	s.wg.Go(func() {
 		defer func() { s.done <- l }()
-		s.r.process(s.jobCtx, m)
+		s.r.process(ctx, m)
 	})
 }

@@ -27,6 +27,9 @@ func TestLoadDefaults(t *testing.T) {
 	if c.Concurrency != 8 || c.AckWait != 60*time.Second || c.MaxAttempts != 8 || c.ShutdownGrace != 30*time.Second {
 		t.Errorf("worker defaults: %d %s %d %s", c.Concurrency, c.AckWait, c.MaxAttempts, c.ShutdownGrace)
 	}
+	if c.LiveSlots != 1 || c.ConcurrencyKlickTipp != 0 || c.JobsMaxBytes != 1<<30 || c.ResultsMaxBytes != 1<<30 || c.DLQMaxBytes != 256<<20 {
+		t.Errorf("lane and stream size defaults: %+v", c)
+	}
 	if c.HTTPAddr != "127.0.0.1:8080" || c.KlickTippBaseURL != "https://api.klicktipp.com" || c.KlipyRate != 3.3 || c.ClickyIDRate != 0.27 || c.ClickyIDBurst != 5 {
 		t.Errorf("other defaults: %+v", c)
 	}
@@ -40,6 +43,10 @@ func TestLoadRejectsBadValues(t *testing.T) {
 	}{
 		{[]string{"WORKER_CONCURRENCY=abc"}, "WORKER_CONCURRENCY: not a valid integer"},
 		{[]string{"WORKER_CONCURRENCY=0"}, "WORKER_CONCURRENCY: must be at least 1"},
+		{[]string{"WORKER_CONCURRENCY=4", "WORKER_CONCURRENCY_KLIPY=5"}, "WORKER_CONCURRENCY_KLIPY: must be between 0 and WORKER_CONCURRENCY (4)"},
+		{[]string{"WORKER_LIVE_SLOTS=-1"}, "WORKER_LIVE_SLOTS: must be between 0"},
+		{[]string{"JOBS_MAX_BYTES=1000"}, "JOBS_MAX_BYTES: must be at least 1048576"},
+		{[]string{"DLQ_MAX_BYTES=lots"}, "DLQ_MAX_BYTES: not a valid integer"},
 		{[]string{"NATS_URL=nats://:bad"}, "NATS_URL: "},
 		{[]string{"NATS_URL=http://localhost:4222"}, "NATS_URL: "},
 		{[]string{"KLICKTIPP_BASE_URL=http://example.com"}, "KLICKTIPP_BASE_URL: "},

@@ -129,7 +129,7 @@ func translate(err error) error {
 
 func friendlyType(t string) string {
 	switch t {
-	case "int":
+	case "int", "int64":
 		return "integer"
 	case "float64":
 		return "number"
@@ -206,6 +206,22 @@ func (c *Config) Validate() error {
 	}
 	if c.Concurrency > 1024 {
 		return bad("WORKER_CONCURRENCY", "must be at most 1024, got %d", c.Concurrency)
+	}
+	for _, p := range []struct {
+		v string
+		n int
+	}{{"WORKER_CONCURRENCY_KLICKTIPP", c.ConcurrencyKlickTipp}, {"WORKER_CONCURRENCY_KLIPY", c.ConcurrencyKlipy}, {"WORKER_CONCURRENCY_CLICKYID", c.ConcurrencyClickyID}, {"WORKER_LIVE_SLOTS", c.LiveSlots}} {
+		if p.n < 0 || p.n > c.Concurrency {
+			return bad(p.v, "must be between 0 and WORKER_CONCURRENCY (%d), got %d", c.Concurrency, p.n)
+		}
+	}
+	for _, p := range []struct {
+		v string
+		n int64
+	}{{"JOBS_MAX_BYTES", c.JobsMaxBytes}, {"RESULTS_MAX_BYTES", c.ResultsMaxBytes}, {"DLQ_MAX_BYTES", c.DLQMaxBytes}} {
+		if p.n != -1 && p.n < 1<<20 {
+			return bad(p.v, "must be at least 1048576 (1 MiB), or -1 for no limit, got %d", p.n)
+		}
 	}
 	for _, p := range []struct {
 		v string

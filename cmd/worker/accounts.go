@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
 	"crmsync/internal/account"
 	"crmsync/internal/apis/clickyid"
@@ -18,6 +19,12 @@ func profiles(c *config.Config) (map[string]account.Profile, error) {
 		m, err := account.LoadFile(c.AccountsFile)
 		if err != nil {
 			return nil, &config.Error{Var: "ACCOUNTS_FILE", Reason: err.Error()}
+		}
+		for name := range m {
+			if !jobs.ValidAccount(name) {
+				// Account names become lane subject tokens and consumer names.
+				return nil, &config.Error{Var: "ACCOUNTS_FILE", Reason: fmt.Sprintf("account %q: a name must be 1-64 letters, digits, '_' or '-'", name)}
+			}
 		}
 		out = m
 	}

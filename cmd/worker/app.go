@@ -239,6 +239,7 @@ func (m *Main) bind(ctx context.Context, js jetstream.JetStream) (jetstream.Cons
 	sc := jobs.StreamConfig{
 		DuplicateWindow: m.cfg.DuplicateWindow, ResultsMaxAge: m.cfg.ResultsMaxAge, DLQMaxAge: m.cfg.DLQMaxAge,
 		Replicas: m.cfg.StreamReplicas, AckWait: m.cfg.AckWait,
+		JobsMaxBytes: m.cfg.JobsMaxBytes, ResultsMaxBytes: m.cfg.ResultsMaxBytes, DLQMaxBytes: m.cfg.DLQMaxBytes,
 	}
 	cons, err := retry(ctx, m, "streams", func(ctx context.Context) (jetstream.Consumer, error) {
 		if why := m.ready.unreached(); why != "" {

@@ -125,7 +125,13 @@ func awaitStatus(t *testing.T, url string, want int) string {
 }
 
 func TestBadConfigExitsTwo(t *testing.T) {
+	// An account name that cannot be a subject token (it names a lane).
+	accounts := filepath.Join(t.TempDir(), "accounts.json")
+	if err := os.WriteFile(accounts, []byte(`{"acme.eu": {"klipy": {"apiKey": "klipy_api_x"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, env := range [][]string{
+		{"ACCOUNTS_FILE=" + accounts, "HTTP_ADDR=127.0.0.1:0"},
 		{"WORKER_CONCURRENCY=abc"},
 		{"NATS_URL=nats://:bad"},
 		{"KLICKTIPP_BASE_URL=http://example.com"},

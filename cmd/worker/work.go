@@ -58,8 +58,11 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	}
 	m.log.Info("accounts ready", "accounts", reg.Len())
 
+	creds, pace := credentials(c, m.profiles, lims)
 	r, err := jobs.NewRunner(js, cons, ckv, reg, jobs.Config{
 		Concurrency: c.Concurrency, MaxAttempts: c.MaxAttempts, AckWait: c.AckWait, ShutdownGrace: c.ShutdownGrace,
+		APIConcurrency: map[string]int{jobs.APIKlickTipp: c.ConcurrencyKlickTipp, jobs.APIKlipy: c.ConcurrencyKlipy, jobs.APIClickyID: c.ConcurrencyClickyID},
+		LiveSlots:      liveSlots(c.LiveSlots), Credentials: creds, Pace: pace,
 		RetryBase: c.RetryBaseDelay, RetryMax: c.RetryMaxDelay, Hold: c.HoldRateLimit,
 		Limits: jobs.Limits{MaxBytes: c.MaxJobBytes, MaxItems: c.MaxJobItems},
 		Logger: m.log, Metrics: m.metrics, Finished: fkv,
@@ -67,7 +70,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	if err != nil {
 		return err
 	}
-	m.log.Info("worker started", "concurrency", c.Concurrency, "max_attempts", c.MaxAttempts)
+	m.log.Info("worker started", "concurrency", c.Concurrency, "live_slots", c.LiveSlots, "lanes", 2*len(creds), "max_attempts", c.MaxAttempts)
 	close(m.running)
 	err = r.Run(ctx)
 	m.log.Info("worker stopped")

@@ -32,12 +32,6 @@ type Config struct {
 
 	// Worker.
 	Concurrency     int           `env:"WORKER_CONCURRENCY" envDefault:"8"`
-	// Per-API caps on jobs running at once; 0 is WORKER_CONCURRENCY.
-	ConcurrencyKlickTipp int `env:"WORKER_CONCURRENCY_KLICKTIPP" envDefault:"0"`
-	ConcurrencyKlipy     int `env:"WORKER_CONCURRENCY_KLIPY" envDefault:"0"`
-	ConcurrencyClickyID  int `env:"WORKER_CONCURRENCY_CLICKYID" envDefault:"0"`
-	// Slots only live jobs may take (at most WORKER_CONCURRENCY-1 take effect).
-	LiveSlots int `env:"WORKER_LIVE_SLOTS" envDefault:"1"`
 	AckWait         time.Duration `env:"WORKER_ACK_WAIT" envDefault:"60s"`
 	MaxAttempts     int           `env:"WORKER_MAX_ATTEMPTS" envDefault:"8"`
 	ShutdownGrace   time.Duration `env:"WORKER_SHUTDOWN_GRACE" envDefault:"30s"`
@@ -49,13 +43,22 @@ type Config struct {
 	DuplicateWindow time.Duration `env:"JOBS_DUPLICATE_WINDOW" envDefault:"1h"`
 	ResultsMaxAge   time.Duration `env:"RESULTS_MAX_AGE" envDefault:"168h"`
 	DLQMaxAge       time.Duration `env:"DLQ_MAX_AGE" envDefault:"720h"`
+	StreamReplicas  int           `env:"STREAM_REPLICAS" envDefault:"1"`
+	LimiterMaxBlock time.Duration `env:"LIMITER_MAX_BLOCK" envDefault:"1h"`
+	HTTPTimeout     time.Duration `env:"HTTP_TIMEOUT" envDefault:"30s"`
+
+	// Lanes: per-API caps on jobs running at once (0 is WORKER_CONCURRENCY)
+	// and the slots only live jobs may take (at most WORKER_CONCURRENCY-1
+	// take effect).
+	ConcurrencyKlickTipp int `env:"WORKER_CONCURRENCY_KLICKTIPP" envDefault:"0"`
+	ConcurrencyKlipy     int `env:"WORKER_CONCURRENCY_KLIPY" envDefault:"0"`
+	ConcurrencyClickyID  int `env:"WORKER_CONCURRENCY_CLICKYID" envDefault:"0"`
+	LiveSlots            int `env:"WORKER_LIVE_SLOTS" envDefault:"1"`
+
 	// Stream sizes in bytes; -1 is unlimited.
 	JobsMaxBytes    int64 `env:"JOBS_MAX_BYTES" envDefault:"1073741824"`
 	ResultsMaxBytes int64 `env:"RESULTS_MAX_BYTES" envDefault:"1073741824"`
 	DLQMaxBytes     int64 `env:"DLQ_MAX_BYTES" envDefault:"268435456"`
-	StreamReplicas  int           `env:"STREAM_REPLICAS" envDefault:"1"`
-	LimiterMaxBlock time.Duration `env:"LIMITER_MAX_BLOCK" envDefault:"1h"`
-	HTTPTimeout     time.Duration `env:"HTTP_TIMEOUT" envDefault:"30s"`
 
 	HTTPAddr  string `env:"HTTP_ADDR" envDefault:"127.0.0.1:8080"` // the image sets :8080
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info"`

@@ -263,6 +263,39 @@ func TestAccountsBackfillsInterleave(t *testing.T) {
 	}
 }
 
+// A backfill whose jobs hold every backfill slot for long yields one slot
+// to a second account's backfill within seconds; the yielded job resumes
+// later and every job still finishes once.
+func TestLongBackfillYieldsToSecondAccount(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{cfg: jobs.Config{Concurrency: 2, LiveSlots: -1}})
+	rc := newRecorder()
+	release := make(chan struct{})
+	rc.gate = func(j *jobs.Job) <-chan struct{} {
+		if j.Account == "default" {
+			return release
+		}
+		return nil
+	}
+	for i := 0; i < 4; i++ {
+		b.publishP(t, upsert(fmt.Sprintf("long-%d", i), "klipy", contacts(fmt.Sprintf("long%d-", i), 2)), jobs.PriorityBackfill)
+	}
+	b.startWith(t, rc)
+	awaitCond(t, 20*time.Second, func() bool { return len(rc.order()) >= 2 })
+	j := upsert("acme-0", "klipy", contacts("acme-", 2))
+	j["account"] = "acme"
+	b.publishP(t, j, jobs.PriorityBackfill)
+	rc.awaitStart(t, "acme-0", 10*time.Second) // while default's jobs still hold their slots
+	close(release)
+	seen := map[string]bool{}
+	for _, r := range b.results(t, 5, 30*time.Second) {
+		if seen[r.ID] || r.Status != jobs.StatusSucceeded {
+			t.Errorf("result %s: duplicate %v, status %s", r.ID, seen[r.ID], r.Status)
+		}
+		seen[r.ID] = true
+	}
+}
+
 // WORKER_CONCURRENCY_<API> caps one API's jobs and WORKER_LIVE_SLOTS keeps
 // slots for live jobs.
 func TestAPICapAndLiveSlots(t *testing.T) {

@@ -16,12 +16,29 @@ import (
 
 // ramp is how long after a lane started a job it may start another while
 // its credential is paced: long enough for the first job's requests to show
-// in the limiter, so a burst of starts does not fill every slot with jobs
-// that will only wait on one credential's budget.
-const ramp = 50 * time.Millisecond
+// in the limiter (a login and the first calls at a few hundred ms of
+// latency), so a burst of starts does not fill every slot with jobs that
+// will only wait on one credential's budget.
+const ramp = 250 * time.Millisecond
 
-// recheck is how soon the scheduler looks again at a lane it held back
-// because its credential was paced or blocked.
+// settle is how long a lane's credential must have had budget at every
+// look (no request would have waited) before a lane already running a job
+// starts another: a credential whose running jobs keep its budget busy gets
+// no more slots, so they stay free for other credentials.
+const settle = time.Second
+
+// yieldAfter is how long a backfill lane below its fair share of the
+// backfill slots waits with a job ready before a lane above its share
+// hands one job back for it (and the least time between two such).
+const yieldAfter = time.Second
+
+// errYield is the cause of a job's context cancelled so that its slot goes
+// to another lane's backfill; process hands such a job back at once,
+// checkpointed and not counted as an attempt.
+var errYield = errors.New("slot yielded to another account's backfill")
+
+// recheck is how often the scheduler looks at the credentials of running
+// lanes (with Pace) and at the backfill slots' shares.
 const recheck = 50 * time.Millisecond
 
 // lane is one lane as the runner holds it: its consumer, a fetcher
@@ -30,15 +47,32 @@ const recheck = 50 * time.Millisecond
 type lane struct {
 	Lane
 
-	mu   sync.Mutex
-	cons jetstream.Consumer
-	head jetstream.Msg // fetched, not yet started; nil when none
+	mu        sync.Mutex
+	cons      jetstream.Consumer
+	head      jetstream.Msg // fetched, not yet started; nil when none
+	headSince time.Time     // when head was fetched
 
 	taken chan struct{} // cap 1: the scheduler took head
 
 	// Owned by the scheduler loop.
 	running   int
 	lastStart time.Time
+	paced     time.Time // last time its credential had no budget
+	runs      map[*run]struct{}
+}
+
+// run is one job running in a slot.
+type run struct {
+	l       *lane
+	cancel  context.CancelCauseFunc
+	started time.Time
+	yielded bool
+}
+
+func (l *lane) waitingSince() (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.headSince, l.head != nil
 }
 
 func (l *lane) consumer() jetstream.Consumer {
@@ -67,7 +101,7 @@ type scheduler struct {
 	back  []*lane
 
 	notify chan struct{} // cap 1: a head arrived or a lane was added
-	done   chan *lane    // a job of the lane ended
+	done   chan *run     // a job ended
 
 	// Owned by the loop.
 	n, liveSlots   int
@@ -75,13 +109,14 @@ type scheduler struct {
 	backRunning    int // backfill jobs among running
 	perAPI         map[string]int
 	rrLive, rrBack int
-	gated          bool
+	yielding       int       // yielded jobs not yet ended
+	lastYield      time.Time // when a job was last asked to yield
 }
 
 func newScheduler(r *Runner, ctx, jobCtx context.Context) *scheduler {
 	return &scheduler{
 		r: r, ctx: ctx, jobCtx: jobCtx, intakeCfg: r.cons.CachedInfo().Config,
-		lanes: map[Lane]*lane{}, notify: make(chan struct{}, 1), done: make(chan *lane, r.cfg.Concurrency),
+		lanes: map[Lane]*lane{}, notify: make(chan struct{}, 1), done: make(chan *run, r.cfg.Concurrency),
 		n: r.cfg.Concurrency, liveSlots: r.cfg.LiveSlots, perAPI: map[string]int{},
 	}
 }
@@ -113,7 +148,7 @@ func (s *scheduler) lane(ctx context.Context, l Lane) (*lane, error) {
 		s.mu.Unlock()
 		return ln, nil
 	}
-	ln = &lane{Lane: l, cons: cons, taken: make(chan struct{}, 1)}
+	ln = &lane{Lane: l, cons: cons, taken: make(chan struct{}, 1), runs: map[*run]struct{}{}}
 	s.lanes[l] = ln
 	list := &s.live
 	if l.Backfill {
@@ -184,7 +219,7 @@ func (s *scheduler) fetch(ctx context.Context, l *lane) {
 // hold offers msg as l's head until the scheduler takes it or ctx is done.
 func (s *scheduler) hold(ctx context.Context, l *lane, msg jetstream.Msg) {
 	l.mu.Lock()
-	l.head = msg
+	l.head, l.headSince = msg, time.Now()
 	l.mu.Unlock()
 	s.wake()
 	hb := time.NewTicker(s.r.cfg.AckWait / 3)
@@ -215,25 +250,49 @@ func (s *scheduler) hold(ctx context.Context, l *lane, msg jetstream.Msg) {
 	}
 }
 
-// loop fills free slots until ctx is done.
+// loop fills free slots until ctx is done. Every recheck it looks at the
+// credentials (with Pace), so a lane's last paced time is known even while
+// the slots are full, and rebalances the backfill slots.
 func (s *scheduler) loop(ctx context.Context) {
+	tick := time.NewTicker(recheck)
+	defer tick.Stop()
 	for ctx.Err() == nil {
 		s.fill()
-		var again <-chan time.Time
-		if s.gated && s.running < s.n {
-			again = time.After(recheck)
-		}
 		select {
 		case <-ctx.Done():
 		case <-s.notify:
-		case l := <-s.done:
-			s.ended(l)
-		case <-again:
+		case r := <-s.done:
+			s.ended(r)
+		case <-tick.C:
+			now := time.Now()
+			s.observe(now)
+			s.rebalance(now)
 		}
 	}
 }
 
-func (s *scheduler) ended(l *lane) {
+// observe records, for every lane running a job, whether its credential
+// has budget now.
+func (s *scheduler) observe(now time.Time) {
+	if s.r.cfg.Pace == nil {
+		return
+	}
+	s.mu.Lock()
+	lanes := append(slices.Clone(s.live), s.back...)
+	s.mu.Unlock()
+	for _, l := range lanes {
+		if l.running > 0 && s.r.cfg.Pace(l.Credential) > 0 {
+			l.paced = now
+		}
+	}
+}
+
+func (s *scheduler) ended(r *run) {
+	l := r.l
+	delete(l.runs, r)
+	if r.yielded {
+		s.yielding--
+	}
 	s.running--
 	if l.Backfill {
 		s.backRunning--
@@ -248,12 +307,11 @@ func (s *scheduler) ended(l *lane) {
 // fill starts jobs while there are free slots and lanes allowed to use
 // them: live lanes first, then backfill lanes, each round robin.
 func (s *scheduler) fill() {
-	s.gated = false
 	for s.running < s.n {
 		// Take finished jobs' slots back first, so caps see them.
 		select {
-		case l := <-s.done:
-			s.ended(l)
+		case r := <-s.done:
+			s.ended(r)
 			continue
 		default:
 		}
@@ -295,16 +353,73 @@ func (s *scheduler) pick() *lane {
 	return nil
 }
 
-// first returns the first lane from index from on (wrapping) that may
-// start its head now, and its index.
+// first returns, of the lanes that may start their head now, the one
+// running the fewest jobs (so lanes share the slots evenly), the first
+// from index from on (wrapping) among equals; and its index.
 func (s *scheduler) first(lanes []*lane, from int, now time.Time) (*lane, int) {
+	var best *lane
+	bi := 0
 	for k := range lanes {
 		i := (from + k) % len(lanes)
-		if l := lanes[i]; s.may(l, now) {
-			return l, i
+		if l := lanes[i]; (best == nil || l.running < best.running) && s.may(l, now) {
+			best, bi = l, i
 		}
 	}
-	return nil, 0
+	return best, bi
+}
+
+// rebalance asks one job to yield its slot when the backfill slots are
+// full, a backfill lane below its fair share (the backfill slots divided
+// by the backfill lanes with work) has had a job ready for yieldAfter, and
+// another lane runs more than its share: so a second account's backfill
+// starts within seconds even when the first one's jobs are long. The
+// yielded job is handed back checkpointed (not an attempt) and resumes
+// when its lane's turn comes again.
+func (s *scheduler) rebalance(now time.Time) {
+	slots := s.n - s.liveSlots
+	if s.backRunning < slots || s.yielding > 0 || now.Sub(s.lastYield) < yieldAfter {
+		return
+	}
+	s.mu.Lock()
+	back := slices.Clone(s.back)
+	s.mu.Unlock()
+	active := 0
+	for _, l := range back {
+		if l.running > 0 || l.hasHead() {
+			active++
+		}
+	}
+	if active < 2 {
+		return
+	}
+	share := max(slots/active, 1)
+	var starved, rich *lane
+	for _, l := range back {
+		since, ok := l.waitingSince()
+		if ok && l.running < share && now.Sub(since) >= yieldAfter && (s.r.cfg.Pace == nil || s.r.cfg.Pace(l.Credential) <= s.r.cfg.Hold) {
+			starved = l
+		}
+		if l.running > share && (rich == nil || l.running > rich.running) {
+			rich = l
+		}
+	}
+	if starved == nil || rich == nil {
+		return
+	}
+	var newest *run
+	for r := range rich.runs {
+		if !r.yielded && (newest == nil || r.started.After(newest.started)) {
+			newest = r
+		}
+	}
+	if newest == nil {
+		return
+	}
+	s.r.log.Info("backfill slot yielded to another lane", "from", rich.String(), "to", starved.String())
+	newest.yielded = true
+	s.yielding++
+	s.lastYield = now
+	newest.cancel(errYield)
 }
 
 // may reports whether l may start its head now.
@@ -323,8 +438,10 @@ func (s *scheduler) may(l *lane, now time.Time) bool {
 		return true
 	}
 	d := s.r.cfg.Pace(l.Credential)
-	if d > s.r.cfg.Hold || (l.running > 0 && (d > 0 || now.Sub(l.lastStart) < ramp)) {
-		s.gated = true
+	if d > 0 {
+		l.paced = now
+	}
+	if d > s.r.cfg.Hold || (l.running > 0 && (d > 0 || now.Sub(l.paced) < settle || now.Sub(l.lastStart) < ramp)) {
 		return false
 	}
 	return true
@@ -345,12 +462,15 @@ func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 			s.r.m.JobStartDelay.WithLabelValues(l.API, l.Priority()).Observe(max(time.Since(meta.Timestamp), 0).Seconds())
 		}
 	}
-	ctx := s.jobCtx
+	ctx, cancel := context.WithCancelCause(s.jobCtx)
 	if l.Backfill {
 		ctx = apis.WithBackfill(ctx) // limiters serve live requests first
 	}
+	r := &run{l: l, cancel: cancel, started: l.lastStart}
+	l.runs[r] = struct{}{}
 	s.wg.Go(func() {
-		defer func() { s.done <- l }()
+		defer func() { s.done <- r }()
+		defer cancel(nil)
 		s.r.process(ctx, m)
 	})
 }

@@ -33,6 +33,7 @@ type recorder struct {
 	most     map[string]int
 	all, top int
 	gate     func(job *jobs.Job) <-chan struct{}
+	work     time.Duration // each job takes this long (a fetch round trip is far shorter)
 	startedC chan string
 }
 
@@ -65,6 +66,15 @@ func (rc *recorder) Handle(ctx context.Context, job *jobs.Job, a *jobs.Attempt) 
 			case <-ctx.Done():
 				return ctx.Err()
 			}
+		}
+	}
+	if rc.work > 0 {
+		w := time.NewTimer(rc.work)
+		defer w.Stop()
+		select {
+		case <-w.C:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 	for _, i := range a.Pending() {
@@ -226,6 +236,7 @@ func TestAccountsBackfillsInterleave(t *testing.T) {
 	b := setup(t, opts{cfg: jobs.Config{Concurrency: 1, LiveSlots: -1,
 		Credentials: []jobs.Credential{{API: jobs.APIKlipy, Account: "default"}, {API: jobs.APIKlipy, Account: "acme"}}}})
 	rc := newRecorder()
+	rc.work = 20 * time.Millisecond
 	for i := 0; i < 10; i++ {
 		b.publishP(t, upsert(fmt.Sprintf("default-%d", i), "klipy", contacts(fmt.Sprintf("d%d-", i), 1)), jobs.PriorityBackfill)
 	}

@@ -151,7 +151,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		if ctx.Err() != nil {
 			reason = "shutdown"
 			if errors.Is(context.Cause(ctx), errYield) {
-				reason = "yielded" // the scheduler gave its slot to another account's backfill
+				reason = "yielded" // its slot went to a live job or another account's backfill
 			}
 		}
 		log.Info("handing job back", "reason", reason, "delay", wait.Round(time.Millisecond), "done", len(cp.Items), "items", job.Items(), "err", herr)

@@ -32,10 +32,14 @@ const settle = time.Second
 // hands one job back for it (and the least time between two such).
 const yieldAfter = time.Second
 
+// liveWait is how long a live job ready to start waits for a slot before a
+// backfill job yields one to it.
+const liveWait = 250 * time.Millisecond
+
 // errYield is the cause of a job's context cancelled so that its slot goes
 // to another lane's backfill; process hands such a job back at once,
 // checkpointed and not counted as an attempt.
-var errYield = errors.New("slot yielded to another account's backfill")
+var errYield = errors.New("slot yielded to a live job or another account's backfill")
 
 // recheck is how often the scheduler looks at the credentials of running
 // lanes (with Pace) and at the backfill slots' shares.
@@ -368,42 +372,67 @@ func (s *scheduler) first(lanes []*lane, from int, now time.Time) (*lane, int) {
 	return best, bi
 }
 
-// rebalance asks one job to yield its slot when the backfill slots are
-// full, a backfill lane below its fair share (the backfill slots divided
-// by the backfill lanes with work) has had a job ready for yieldAfter, and
-// another lane runs more than its share: so a second account's backfill
-// starts within seconds even when the first one's jobs are long. The
-// yielded job is handed back checkpointed (not an attempt) and resumes
-// when its lane's turn comes again.
+// rebalance asks one backfill job to yield its slot (at most one at a time
+// and one per yieldAfter):
+//   - when every slot is taken and a live lane has had a job ready for
+//     liveWait (so a live job of an idle API does not wait for a long
+//     backfill job of another to end);
+//   - when the backfill slots are full, a backfill lane below its fair
+//     share (the backfill slots divided by the backfill lanes with work) has
+//     had a job ready for yieldAfter, and another lane runs more than its
+//     share (so a second account's backfill starts within seconds even when
+//     the first one's jobs are long).
+//
+// The job is taken from the backfill lane running the most, newest first;
+// it is handed back checkpointed (not an attempt) and resumes when its
+// lane's turn comes again.
 func (s *scheduler) rebalance(now time.Time) {
 	slots := s.n - s.liveSlots
-	if s.backRunning < slots || s.yielding > 0 || now.Sub(s.lastYield) < yieldAfter {
+	if s.backRunning == 0 || s.yielding > 0 || now.Sub(s.lastYield) < yieldAfter {
 		return
 	}
 	s.mu.Lock()
-	back := slices.Clone(s.back)
+	live, back := slices.Clone(s.live), slices.Clone(s.back)
 	s.mu.Unlock()
-	active := 0
-	for _, l := range back {
-		if l.running > 0 || l.hasHead() {
-			active++
+	ready := func(l *lane, wait time.Duration) bool {
+		since, ok := l.waitingSince()
+		return ok && now.Sub(since) >= wait && (s.r.cfg.Pace == nil || s.r.cfg.Pace(l.Credential) <= s.r.cfg.Hold)
+	}
+	var starved *lane
+	share := 0
+	if s.running >= s.n {
+		for _, l := range live {
+			if ready(l, liveWait) && s.perAPI[l.API] < s.apiLimit(l.API) {
+				starved = l
+				break
+			}
 		}
 	}
-	if active < 2 {
+	if starved == nil && s.backRunning >= slots {
+		active := 0
+		for _, l := range back {
+			if l.running > 0 || l.hasHead() {
+				active++
+			}
+		}
+		share = max(slots/max(active, 1), 1)
+		for _, l := range back {
+			if l.running < share && ready(l, yieldAfter) {
+				starved = l
+				break
+			}
+		}
+	}
+	if starved == nil {
 		return
 	}
-	share := max(slots/active, 1)
-	var starved, rich *lane
+	var rich *lane
 	for _, l := range back {
-		since, ok := l.waitingSince()
-		if ok && l.running < share && now.Sub(since) >= yieldAfter && (s.r.cfg.Pace == nil || s.r.cfg.Pace(l.Credential) <= s.r.cfg.Hold) {
-			starved = l
-		}
-		if l.running > share && (rich == nil || l.running > rich.running) {
+		if l != starved && l.running > share && (rich == nil || l.running > rich.running) {
 			rich = l
 		}
 	}
-	if starved == nil || rich == nil {
+	if rich == nil {
 		return
 	}
 	var newest *run
@@ -415,11 +444,18 @@ func (s *scheduler) rebalance(now time.Time) {
 	if newest == nil {
 		return
 	}
-	s.r.log.Info("backfill slot yielded to another lane", "from", rich.String(), "to", starved.String())
+	s.r.log.Info("backfill job yields its slot", "from", rich.String(), "to", starved.String())
 	newest.yielded = true
 	s.yielding++
 	s.lastYield = now
 	newest.cancel(errYield)
+}
+
+func (s *scheduler) apiLimit(api string) int {
+	if c := s.r.cfg.APIConcurrency[api]; c > 0 {
+		return min(c, s.n)
+	}
+	return s.n
 }
 
 // may reports whether l may start its head now.
@@ -427,11 +463,7 @@ func (s *scheduler) may(l *lane, now time.Time) bool {
 	if !l.hasHead() {
 		return false
 	}
-	limit := s.r.cfg.Concurrency
-	if c := s.r.cfg.APIConcurrency[l.API]; c > 0 {
-		limit = min(c, limit)
-	}
-	if s.perAPI[l.API] >= limit {
+	if s.perAPI[l.API] >= s.apiLimit(l.API) {
 		return false
 	}
 	if s.r.cfg.Pace == nil {

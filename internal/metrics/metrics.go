@@ -54,7 +54,7 @@ var (
 	Kinds          = []string{"contact.upsert", "email.validate"}
 	JobOutcomes    = []string{"succeeded", "partial", "failed", "dead_lettered"}
 	ItemOutcomes   = []string{"succeeded", "failed"}
-	RetryReasons   = []string{"transient", "rate_limited", "shutdown", "checkpoint_unavailable"}
+	RetryReasons   = []string{"transient", "rate_limited", "shutdown", "yielded", "checkpoint_unavailable"}
 	ResultStatuses = []string{"succeeded", "partial", "failed"}
 	APIs           = []string{"klicktipp", "klipy", "clickyid"}
 	BlockCauses    = []string{"429", "retry_after", "remaining_zero"}
@@ -81,7 +81,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Name: "crmsync_items_total", Help: "Items (contacts, emails) finished, by kind and outcome (succeeded, failed), counted as each finishes.",
 		}, []string{"kind", "outcome"}),
 		JobRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crmsync_job_retries_total", Help: "Jobs handed back to the queue, by kind and reason (transient, rate_limited, shutdown, checkpoint_unavailable).",
+			Name: "crmsync_job_retries_total", Help: "Jobs handed back to the queue, by kind and reason (transient, rate_limited, shutdown, yielded, checkpoint_unavailable).",
 		}, []string{"kind", "reason"}),
 		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crmsync_dead_letters_total", Help: "Messages published to the dead-letter stream, by kind.",

@@ -75,6 +75,15 @@ func (s *scheduler) move(msg jetstream.Msg) {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), natsTimeout)
 	_, err = r.js.PublishMsg(pctx, laneMessage(l, msg, meta))
 	cancel()
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		// The stream refused it (full: JOBS_MAX_BYTES). Moving needs room
+		// for a copy; when intake messages alone fill the stream, nothing
+		// would ever free any. Run this one from the intake instead.
+		log.Warn("cannot move job onto its lane; running it from the intake", "lane", l.String(), "err", err)
+		s.overflow(msg)
+		return
+	}
 	if err != nil {
 		d := r.backoff(1)
 		log.Warn("cannot move job onto its lane; handing it back", "lane", l.String(), "err", err, "retry_in", d)
@@ -102,4 +111,24 @@ func (s *scheduler) deadLetterIntake(msg jetstream.Msg, meta *jetstream.MsgMetad
 		}
 	}
 	r.count(job.Kind, "dead_lettered", start)
+}
+
+// overflow hands an intake message to the scheduler to run as it is (as a
+// live job, ahead of the lanes), waiting with heartbeats until a slot takes
+// it; on shutdown it is handed back.
+func (s *scheduler) overflow(msg jetstream.Msg) {
+	hb := time.NewTicker(s.r.cfg.AckWait / 3)
+	defer hb.Stop()
+	for {
+		select {
+		case s.direct <- msg:
+			s.wake()
+			return
+		case <-hb.C:
+			_ = msg.InProgress()
+		case <-s.ctx.Done():
+			_ = msg.Nak()
+			return
+		}
+	}
 }

@@ -489,3 +489,35 @@ func mustJSON(t testing.TB, v any) []byte {
 	}
 	return b
 }
+
+// A jobs stream filled to JOBS_MAX_BYTES by intake messages alone (the
+// workers were down) has no room to move one onto a lane: those jobs run
+// from the intake, so the stream still drains.
+func TestFullJobsStreamStillDrains(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{})
+	var err error
+	if b.cons, err = jobs.Setup(context.Background(), b.js, jobs.StreamConfig{AckWait: b.cfg.AckWait, JobsMaxBytes: 16 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for ; n < 1000; n++ {
+		m := &nats.Msg{Subject: "crmsync.jobs.contact.upsert", Data: mustJSON(t, upsert(fmt.Sprintf("full-%d", n), "klipy", contacts(fmt.Sprintf("full%d-", n), 3))), Header: nats.Header{}}
+		m.Header.Set(jobs.HeaderPriority, jobs.PriorityBackfill)
+		if _, err := b.js.PublishMsg(context.Background(), m); err != nil {
+			break // full
+		}
+	}
+	if n == 0 || n == 1000 {
+		t.Fatalf("%d jobs fit: the stream limit did not apply", n)
+	}
+	b.start(t)
+	seen := map[string]bool{}
+	for _, r := range b.results(t, n, 30*time.Second) {
+		if seen[r.ID] || r.Status != jobs.StatusSucceeded {
+			t.Errorf("result %s: duplicate %v, status %s", r.ID, seen[r.ID], r.Status)
+		}
+		seen[r.ID] = true
+	}
+	awaitCond(t, 10*time.Second, func() bool { return b.count(t, jobs.JobsStream) == 0 })
+}

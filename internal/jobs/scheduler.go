@@ -104,8 +104,9 @@ type scheduler struct {
 	live  []*lane // sorted by API, account
 	back  []*lane
 
-	notify chan struct{} // cap 1: a head arrived or a lane was added
-	done   chan *run     // a job ended
+	notify chan struct{}      // cap 1: a head arrived or a lane was added
+	direct chan jetstream.Msg // intake messages to run as they are (see overflow)
+	done   chan *run          // a job ended
 
 	// Owned by the loop.
 	n, liveSlots   int
@@ -120,7 +121,7 @@ type scheduler struct {
 func newScheduler(r *Runner, ctx, jobCtx context.Context) *scheduler {
 	return &scheduler{
 		r: r, ctx: ctx, jobCtx: jobCtx, intakeCfg: r.cons.CachedInfo().Config,
-		lanes: map[Lane]*lane{}, notify: make(chan struct{}, 1), done: make(chan *run, r.cfg.Concurrency),
+		lanes: map[Lane]*lane{}, notify: make(chan struct{}, 1), direct: make(chan jetstream.Msg), done: make(chan *run, r.cfg.Concurrency),
 		n: r.cfg.Concurrency, liveSlots: r.cfg.LiveSlots, perAPI: map[string]int{},
 	}
 }
@@ -292,6 +293,10 @@ func (s *scheduler) observe(now time.Time) {
 }
 
 func (s *scheduler) ended(r *run) {
+	if r == nil { // a direct run
+		s.running--
+		return
+	}
 	l := r.l
 	delete(l.runs, r)
 	if r.yielded {
@@ -316,6 +321,12 @@ func (s *scheduler) fill() {
 		select {
 		case r := <-s.done:
 			s.ended(r)
+			continue
+		default:
+		}
+		select {
+		case msg := <-s.direct:
+			s.startDirect(msg)
 			continue
 		default:
 		}
@@ -504,5 +515,15 @@ func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 		defer func() { s.done <- r }()
 		defer cancel(nil)
 		s.r.process(ctx, m)
+	})
+}
+
+// startDirect runs an intake message in a slot as it is (live: it holds no
+// backfill slot).
+func (s *scheduler) startDirect(msg jetstream.Msg) {
+	s.running++
+	s.wg.Go(func() {
+		defer func() { s.done <- nil }()
+		s.r.process(s.jobCtx, msg)
 	})
 }

@@ -192,7 +192,8 @@ func (s *scheduler) recreate(ctx context.Context, l *lane) error {
 func (s *scheduler) fetch(ctx context.Context, l *lane) {
 	delay := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		// A long poll: an idle lane costs one pull request per 30 s.
+		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		batch, err := l.consumer().Fetch(1, jetstream.FetchContext(fctx))
 		var msg jetstream.Msg
 		if err == nil {

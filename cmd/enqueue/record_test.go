@@ -87,6 +87,7 @@ func TestStatusWithRecordCountsQueuedJobs(t *testing.T) {
 		"enqueued 2026-11-23T19:00:00Z from queued.csv: contact.upsert to klicktipp, account default; 3 jobs, 6 items, 1 row rejected",
 		"jobs:  0 succeeded, 0 partial, 0 failed, 0 dead-lettered, 3 without a result yet",
 		"without a result yet: q-000001 to q-000003",
+		"queued where its jobs go: 3 at the intake (not yet moved onto a lane by a worker)",
 	} {
 		if !strings.Contains(out, s) {
 			t.Errorf("status lacks %q", s)

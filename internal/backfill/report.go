@@ -40,6 +40,11 @@ type Summary struct {
 	// not counted in Missing.
 	Record       *Record
 	TotalUnknown bool
+
+	// Queued is how many jobs wait where this backfill's jobs go, at the
+	// intake and on its credential's lanes (Status, with a record and jobs
+	// without a result); the counts include other publishers' jobs there.
+	Queued []Queue
 }
 
 // Span is a run of job numbers, From to To inclusive.
@@ -408,5 +413,9 @@ func Status(ctx context.Context, js jetstream.JetStream, id string, rec *Record)
 	}
 	sum := t.Summary(rec.Jobs)
 	sum.Record = rec
+	if sum.Missing > 0 {
+		// Where they wait; a stream that cannot be read just omits the line.
+		sum.Queued, _ = Queued(ctx, js, rec)
+	}
 	return sum, nil
 }

@@ -41,6 +41,9 @@ func (s *Summary) Print(w io.Writer, top int) {
 	if len(s.Waiting) > 0 {
 		fmt.Fprintf(w, "  without a result yet: %s\n", s.waiting(top))
 	}
+	if len(s.Queued) > 0 {
+		fmt.Fprintf(w, "  queued where its jobs go: %s\n", queuedLine(s.Queued))
+	}
 	if s.Valid+s.Invalid > 0 {
 		fmt.Fprintf(w, "  emails: %s valid, %s invalid (ClickyID's verdicts)\n", n(s.Valid), n(s.Invalid))
 		printReasons(w, "  invalid emails by reason:", s.InvalidReasons, top)

@@ -30,23 +30,9 @@ const (
 const (
 	headerIntakeSubject = "Crmsync-Intake-Subject"
 	headerIntakeSeq     = "Crmsync-Intake-Seq"
-	headerIntakeMsgID   = HeaderIntakeMsgID
+	headerIntakeMsgID   = "Crmsync-Intake-Msg-Id"
 	headerPublished     = "Crmsync-Published"
 )
-
-// HeaderIntakeMsgID carries, on a lane message, the Nats-Msg-Id its
-// publisher gave the job (the lane message's own is derived from the intake
-// sequence). Tools reading CRMSYNC_JOBS use QueuedMsgID.
-const HeaderIntakeMsgID = "Crmsync-Intake-Msg-Id"
-
-// QueuedMsgID returns the publisher's Nats-Msg-Id of a message in
-// CRMSYNC_JOBS, whether it still waits at the intake or sits on a lane.
-func QueuedMsgID(subject string, h nats.Header) string {
-	if strings.HasPrefix(subject, LanesPrefix) {
-		return h.Get(HeaderIntakeMsgID)
-	}
-	return h.Get(HeaderMsgID)
-}
 
 // The APIs a lane belongs to.
 const (

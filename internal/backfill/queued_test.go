@@ -30,7 +30,7 @@ func TestQueuedByLane(t *testing.T) {
 	pub("crmsync.lanes.klicktipp.acme.backfill", 3)
 	pub("crmsync.lanes.klicktipp.acme.live", 1)
 	pub("crmsync.lanes.klicktipp.other.backfill", 5) // another account's lane
-	pub("crmsync.jobs.email.validate", 4)             // another kind's intake
+	pub("crmsync.jobs.email.validate", 4)            // another kind's intake
 	qs, err := backfill.Queued(ctx, js, &backfill.Record{Kind: jobs.KindContactUpsert, Target: "klicktipp", Account: "acme"})
 	if err != nil {
 		t.Fatal(err)

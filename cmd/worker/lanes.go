@@ -11,35 +11,66 @@ import (
 
 // credentials lists every account's APIs (the lanes created at start) and
 // returns a Pace reading each one's limiter, so the scheduler does not
-// start jobs that would only wait on a credential's rate limit.
-func credentials(c *config.Config, profiles map[string]account.Profile, lims *limiter.Registry) ([]jobs.Credential, func(jobs.Credential) time.Duration) {
+// start jobs that would only wait on a credential's rate limit. Accounts
+// onboarded while the worker runs (dyn, may be nil) are paced too; their
+// lanes are created with their first job.
+func credentials(c *config.Config, profiles map[string]account.Profile, lims *limiter.Registry, dyn *account.Dynamic) ([]jobs.Credential, func(jobs.Credential) time.Duration) {
 	d := defaults(c)
+	// The same limiter the account's client waits on: the registry hands
+	// out one per API and credential, with rate and burst resolved as the
+	// account registry does.
+	limiterOf := func(cr jobs.Credential, p account.Profile) *limiter.Limiter {
+		var (
+			cred  string
+			rate  float64
+			burst int
+		)
+		switch k := p; cr.API {
+		case jobs.APIKlickTipp:
+			if k.KlickTipp == nil {
+				return nil
+			}
+			cred, rate, burst = k.KlickTipp.Username, orF(k.KlickTipp.Rate, d.KlickTippRate), orI(k.KlickTipp.Burst, d.KlickTippBurst)
+		case jobs.APIKlipy:
+			if k.Klipy == nil {
+				return nil
+			}
+			cred, rate, burst = k.Klipy.APIKey, orF(k.Klipy.Rate, d.KlipyRate), orI(k.Klipy.Burst, d.KlipyBurst)
+		case jobs.APIClickyID:
+			if k.ClickyID == nil {
+				return nil
+			}
+			cred, rate, burst = k.ClickyID.APIKey, orF(k.ClickyID.Rate, d.ClickyIDRate), orI(k.ClickyID.Burst, d.ClickyIDBurst)
+		default:
+			return nil
+		}
+		l, err := lims.For(cr.API, cred, rate, burst)
+		if err != nil {
+			return nil
+		}
+		return l
+	}
 	var creds []jobs.Credential
 	byCred := map[jobs.Credential]*limiter.Limiter{}
-	add := func(api, acct, credential string, rate float64, burst int) {
-		cr := jobs.Credential{API: api, Account: acct}
-		creds = append(creds, cr)
-		// The same limiter the account's client waits on (the registry
-		// hands out one per API and credential; rate and burst resolved
-		// as the account registry does).
-		if l, err := lims.For(api, credential, rate, burst); err == nil {
-			byCred[cr] = l
-		}
-	}
 	for name, p := range profiles {
-		if k := p.KlickTipp; k != nil {
-			add(jobs.APIKlickTipp, name, k.Username, orF(k.Rate, d.KlickTippRate), orI(k.Burst, d.KlickTippBurst))
-		}
-		if k := p.Klipy; k != nil {
-			add(jobs.APIKlipy, name, k.APIKey, orF(k.Rate, d.KlipyRate), orI(k.Burst, d.KlipyBurst))
-		}
-		if k := p.ClickyID; k != nil {
-			add(jobs.APIClickyID, name, k.APIKey, orF(k.Rate, d.ClickyIDRate), orI(k.Burst, d.ClickyIDBurst))
+		for _, api := range jobs.APIs {
+			cr := jobs.Credential{API: api, Account: name}
+			if l := limiterOf(cr, p); l != nil {
+				creds = append(creds, cr)
+				byCred[cr] = l
+			}
 		}
 	}
 	return creds, func(cr jobs.Credential) time.Duration {
 		if l := byCred[cr]; l != nil {
 			return l.Delay()
+		}
+		if dyn != nil {
+			if p, ok := dyn.Get(cr.Account); ok {
+				if l := limiterOf(cr, p); l != nil {
+					return l.Delay()
+				}
+			}
 		}
 		return 0
 	}

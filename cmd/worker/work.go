@@ -58,7 +58,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	}
 	m.log.Info("accounts ready", "accounts", reg.Len())
 
-	creds, pace := credentials(c, m.profiles, lims)
+	creds, pace := credentials(c, m.profiles, lims, m.dynamic())
 	r, err := jobs.NewRunner(js, cons, ckv, reg, jobs.Config{
 		Concurrency: c.Concurrency, MaxAttempts: c.MaxAttempts, AckWait: c.AckWait, ShutdownGrace: c.ShutdownGrace,
 		APIConcurrency: map[string]int{jobs.APIKlickTipp: c.ConcurrencyKlickTipp, jobs.APIKlipy: c.ConcurrencyKlipy, jobs.APIClickyID: c.ConcurrencyClickyID},

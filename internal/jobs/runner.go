@@ -32,9 +32,11 @@ type Config struct {
 	// Pace returns how long a request for a credential would wait on its
 	// rate limiter now (nil: never). A lane whose credential waits longer
 	// than Hold starts nothing (its jobs would only be handed back); a lane
-	// already running a job starts another only when its credential has
-	// budget now, so a saturated or blocked credential does not take slots
-	// other credentials' jobs could use.
+	// already running a job starts another only when its credential has had
+	// budget at every look (every 50 ms) for a second and its last start is
+	// 250 ms old, so a saturated or blocked credential does not take slots
+	// other credentials' jobs could use. Called from one goroutine; it must
+	// be cheap (a limiter's Delay).
 	Pace func(Credential) time.Duration
 	// LaneScan is how often lanes made by other replicas are looked for,
 	// lane consumers deleted by hand are recreated, and the lane metrics

@@ -11,6 +11,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"crmsync/internal/apis"
 	"crmsync/internal/apis/apistest"
@@ -20,6 +23,7 @@ import (
 	"crmsync/internal/apis/klipy/klipytest"
 	"crmsync/internal/jobs"
 	"crmsync/internal/limiter"
+	"crmsync/internal/metrics"
 )
 
 // recorder is a handler that records the order jobs start in, whether
@@ -520,4 +524,43 @@ func TestFullJobsStreamStillDrains(t *testing.T) {
 		seen[r.ID] = true
 	}
 	awaitCond(t, 10*time.Second, func() bool { return b.count(t, jobs.JobsStream) == 0 })
+}
+
+// The lane metrics: pending, in flight, oldest-job age and the
+// publish-to-start histogram, by lane and priority.
+func TestLaneMetrics(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(nil)
+	b := setup(t, opts{cfg: jobs.Config{Concurrency: 2, LaneScan: 50 * time.Millisecond, Metrics: m}})
+	rc := newRecorder()
+	release := make(chan struct{})
+	rc.gate = func(j *jobs.Job) <-chan struct{} { return release }
+	for i := 0; i < 5; i++ {
+		b.publishP(t, upsert(fmt.Sprintf("m-%d", i), "klipy", contacts(fmt.Sprintf("m%d-", i), 1)), jobs.PriorityBackfill)
+	}
+	b.publishP(t, validate("m-live", 1), "")
+	b.startWith(t, rc)
+	bf := []string{"klipy", "default", "backfill"}
+	awaitCond(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(m.LaneInFlight.WithLabelValues(bf...)) == 1 &&
+			testutil.ToFloat64(m.LaneInFlight.WithLabelValues("clickyid", "default", "live")) == 1 &&
+			testutil.ToFloat64(m.LanePending.WithLabelValues(bf...)) >= 3 && // one running, one fetched
+			testutil.ToFloat64(m.LaneOldestAge.WithLabelValues(bf...)) > 0
+	})
+	for _, l := range [][]string{{"klipy", "backfill"}, {"clickyid", "live"}} {
+		var d dto.Metric
+		if err := m.JobStartDelay.WithLabelValues(l...).(prometheus.Histogram).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if n := d.GetHistogram().GetSampleCount(); n != 1 {
+			t.Errorf("start delay %v: %d samples, want 1", l, n)
+		}
+	}
+	close(release)
+	b.results(t, 6, 20*time.Second)
+	awaitCond(t, 20*time.Second, func() bool {
+		return testutil.ToFloat64(m.LaneInFlight.WithLabelValues(bf...)) == 0 &&
+			testutil.ToFloat64(m.LanePending.WithLabelValues(bf...)) == 0 &&
+			testutil.ToFloat64(m.LaneOldestAge.WithLabelValues(bf...)) == 0
+	})
 }

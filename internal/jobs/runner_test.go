@@ -476,7 +476,9 @@ func TestWrongBaseURLDeadLetters(t *testing.T) {
 // job runs once, and both take part.
 func TestReplicasShareTheConsumer(t *testing.T) {
 	t.Parallel()
-	b := setup(t, opts{cfg: jobs.Config{Concurrency: 2}})
+	// No periodic lane scan: the replica that did not create the lane
+	// learns of it from the server's consumer-created advisory.
+	b := setup(t, opts{cfg: jobs.Config{Concurrency: 2, LaneScan: time.Hour}})
 	b.kl.SetFaults(apistest.Faults{Latency: 5 * time.Millisecond}, 1)
 	const njobs = 20
 	for i := 0; i < njobs; i++ {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -12,22 +13,47 @@ import (
 // replicas created, recreates lane consumers deleted by hand (their
 // messages stay in the stream and are delivered to the new consumer), and
 // samples the lane metrics.
+//
+// Besides, it binds at once a lane another replica creates, from the
+// server's consumer-created advisories (where the NATS user may not
+// subscribe to them, the scan finds the lane within LaneScan).
 func (s *scheduler) scan(ctx context.Context) {
+	created := make(chan string, 64)
+	if nc := s.r.js.Conn(); nc != nil {
+		sub, err := nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+JobsStream+".*", func(m *nats.Msg) {
+			select {
+			case created <- m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]:
+			default: // the scan catches up
+			}
+		})
+		if err == nil {
+			defer func() { _ = sub.Unsubscribe() }()
+		}
+	}
 	t := time.NewTicker(s.r.cfg.LaneScan)
 	defer t.Stop()
+	s.scanOnce(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.scanOnce(ctx)
+		case name := <-created:
+			if l, ok := parseLaneConsumer(name); ok {
+				bctx, cancel := context.WithTimeout(ctx, natsTimeout)
+				if _, err := s.lane(bctx, l); err != nil && ctx.Err() == nil {
+					s.r.log.Warn("cannot bind lane", "lane", l.String(), "err", err)
+				}
+				cancel()
+			}
 		}
-		sctx, cancel := context.WithTimeout(ctx, 2*natsTimeout)
-		s.scanOnce(sctx)
-		cancel()
 	}
 }
 
 func (s *scheduler) scanOnce(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*natsTimeout)
+	defer cancel()
 	st, err := s.r.js.Stream(ctx, JobsStream)
 	if err != nil {
 		return

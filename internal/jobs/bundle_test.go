@@ -44,6 +44,10 @@ type bundle struct {
 
 	noFinished bool
 	done       chan error
+
+	// wrapLanes, when set, wraps the runner's lane consumers (jobs run
+	// from their lane, not from the intake consumer cons).
+	wrapLanes func(jetstream.Consumer) jetstream.Consumer
 }
 
 type opts struct {
@@ -153,6 +157,9 @@ func (b *bundle) startWith(t testing.TB, router jobs.Router) {
 	r, err := jobs.NewRunner(b.js, b.cons, kv, router, cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.wrapLanes != nil {
+		jobs.WrapLaneConsumers(r, b.wrapLanes)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	b.cancel, b.done = cancel, make(chan error, 1)

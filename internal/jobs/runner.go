@@ -105,6 +105,10 @@ const natsTimeout = 5 * time.Second
 // Runner moves jobs from the intake consumer onto their lanes, and runs
 // them from the lanes. Create it with NewRunner; Run may be called once.
 type Runner struct {
+	// wrapLane, when set (tests: export_test.go), wraps every lane
+	// consumer the runner binds.
+	wrapLane func(jetstream.Consumer) jetstream.Consumer
+
 	js     jetstream.JetStream
 	cons   jetstream.Consumer
 	kv     jetstream.KeyValue

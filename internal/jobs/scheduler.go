@@ -148,6 +148,9 @@ func (s *scheduler) lane(ctx context.Context, l Lane) (*lane, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.r.wrapLane != nil {
+		cons = s.r.wrapLane(cons)
+	}
 	s.mu.Lock()
 	if ln, ok := s.lanes[l]; ok {
 		s.mu.Unlock()
@@ -179,6 +182,9 @@ func (s *scheduler) recreate(ctx context.Context, l *lane) error {
 	cons, err := ensureLane(cctx, s.r.js, l.Lane, s.intakeCfg)
 	if err != nil {
 		return err
+	}
+	if s.r.wrapLane != nil {
+		cons = s.r.wrapLane(cons)
 	}
 	l.mu.Lock()
 	l.cons = cons

@@ -83,17 +83,3 @@ func liveSlots(n int) int {
 	}
 	return n
 }
-
-func orF(a, b float64) float64 {
-	if a > 0 {
-		return a
-	}
-	return b
-}
-
-func orI(a, b int) int {
-	if a > 0 {
-		return a
-	}
-	return b
-}

@@ -142,10 +142,12 @@ func TestFleet(t *testing.T) {
 	atLeast := func(n int) func([]message) bool {
 		return func(m []message) bool { return distinctIDs(m) >= n }
 	}
+	// A fleet that finished before a restart did not go through the
+	// scenario: that fails, but the figures are still checked.
 	notDone := func(what string) {
 		t.Helper()
 		if msgs, _ := res.snapshot(); distinctIDs(msgs) >= len(ids) {
-			t.Fatalf("every job finished before %s: the scenario did not happen", what)
+			t.Errorf("every job finished before %s: the scenario did not happen", what)
 		}
 	}
 

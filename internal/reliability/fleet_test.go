@@ -378,6 +378,13 @@ func TestFleet(t *testing.T) {
 			countStatus(c.reqs, http.StatusTooManyRequests), at429, sent, sentLocal, inflight, spanTotal(local).Round(time.Millisecond))
 	}
 	fig.Faults["429"] = total429
+
+	// What the shared budget cost: writes to the limiter's bucket (every
+	// grant and every joined observation is one; a lost compare-and-set
+	// writes nothing) per request the fleet sent.
+	apiRequests := len(ci.Requests()) + len(kta.Requests()) + len(ktb.Requests())
+	kvWrites := streamLastSeq(t, js, "KV_"+limiter.Bucket)
+	fig.note("the shared budget: %d writes to %s for %d API requests (%.2f per request)", kvWrites, limiter.Bucket, apiRequests, float64(kvWrites)/float64(max(1, apiRequests)))
 	fig.Faults["worker SIGKILL"] = 1
 	fig.Faults["node SIGKILL"] = 1
 
@@ -435,6 +442,23 @@ func publishWith(t *testing.T, js jetstream.JetStream, subject string, body []by
 		t.Fatalf("publish %s: %v", msgID, err)
 	}
 	return ack
+}
+
+// streamLastSeq returns the last sequence of a stream: how many messages
+// were ever stored in it (for a KV bucket, how many writes).
+func streamLastSeq(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	return info.State.LastSeq
 }
 
 // onPath keeps the requests to path.

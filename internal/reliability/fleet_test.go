@@ -66,11 +66,13 @@ func TestFleet(t *testing.T) {
 		restartWorkerAfter = 16   // results before it is restarted
 		killNodeAfter      = 28   // results before the node is killed
 		inFlightSlop       = 250 * time.Millisecond
-		ciValidPerJob      = ciPer / 5 // every fifth email is in the target group
 		accountA, accountB = "acme", "globex"
 		userA, userB       = "acme-api", "globex-api"
 		passA, passB       = "acme-pass-1", "globex-pass-2"
 		fleetSlots         = replicas * conc
+		liveContacts       = 2 // the live KlickTipp job
+		liveEmails         = 5 // the live ClickyID job
+		liveBound          = 10 * time.Second
 	)
 	ciLimits := clickyidtest.RealLimits.Scaled(ciScale)
 	ciBulk := ciLimits.Classes[clickyidtest.ClassBulk]
@@ -121,12 +123,13 @@ func TestFleet(t *testing.T) {
 	res := watch(t, js, jobs.ResultsStream)
 	// Interleaved, so all three credentials are busy through the run.
 	var ids []string
+	items := map[string]int{} // job id → items
 	begin := time.Now()
 	for j := range max(ciJobs, ktJobs) {
 		if j < ciJobs {
 			id := fmt.Sprintf("fleet-clickyid-%d", j)
 			publishWith(t, js, jobs.KindEmailValidate.Subject(), mustJSON(t, fleetValidateJob(id, j, ciPer)), id, jobs.PriorityBackfill)
-			ids = append(ids, id)
+			ids, items[id] = append(ids, id), ciPer
 		}
 		if j < ktJobs {
 			for k, acct := range []string{accountA, accountB} {
@@ -134,7 +137,7 @@ func TestFleet(t *testing.T) {
 				job := contactJob(id, jobs.TargetKlickTipp, ktFirst+100*k+j, ktPer)
 				job["account"] = acct
 				publishWith(t, js, jobs.KindContactUpsert.Subject(), mustJSON(t, job), id, jobs.PriorityBackfill)
-				ids = append(ids, id)
+				ids, items[id] = append(ids, id), ktPer
 			}
 		}
 	}
@@ -166,6 +169,34 @@ func TestFleet(t *testing.T) {
 	notDone("worker 2 was restarted")
 	victim.restart()
 	fig.Restarts++
+
+	// Live jobs (no priority header) published while the backfills fill
+	// every slot of the fleet: one for a credential whose backfill is
+	// running (KlickTipp acme), one for the slowest budget (ClickyID).
+	// Their lanes go first, so they start within seconds.
+	type liveJob struct {
+		id        string
+		published time.Time
+	}
+	var lives []liveJob
+	msgs, _ := res.snapshot()
+	ahead := len(ids) - distinctIDs(msgs) // backfill jobs without a result yet
+	if ahead <= fleetSlots {
+		t.Errorf("%d jobs left when the live jobs were published, no more than the fleet's %d slots: the backfills did not saturate it", ahead, fleetSlots)
+	}
+	{
+		id := "fleet-live-" + accountA
+		job := contactJob(id, jobs.TargetKlickTipp, ktFirst+50, liveContacts)
+		job["account"] = accountA
+		lives = append(lives, liveJob{id, time.Now()})
+		publishWith(t, js, jobs.KindContactUpsert.Subject(), mustJSON(t, job), id, "")
+		ids, items[id] = append(ids, id), liveContacts
+		id = "fleet-live-clickyid"
+		lives = append(lives, liveJob{id, time.Now()})
+		publishWith(t, js, jobs.KindEmailValidate.Subject(), mustJSON(t, fleetValidateJob(id, 99, liveEmails)), id, "")
+		ids, items[id] = append(ids, id), liveEmails
+		fig.Jobs, fig.Items = fig.Jobs+2, fig.Items+liveContacts+liveEmails
+	}
 
 	// The node leading CRMSYNC_JOBS.
 	if !res.await(time.Minute, atLeast(killNodeAfter)) {
@@ -235,15 +266,12 @@ func TestFleet(t *testing.T) {
 	}
 
 	// Every job exactly once, every item through.
-	msgs, _ := res.snapshot()
+	msgs, _ = res.snapshot()
 	byID := results(t, msgs)
 	var all []jobs.Result
 	for _, id := range ids {
 		rs := byID[id]
-		per := ktPer
-		if strings.Contains(id, "clickyid") {
-			per = ciPer
-		}
+		per := items[id]
 		switch {
 		case len(rs) == 0:
 			t.Errorf("job %s has no result", id)
@@ -261,22 +289,38 @@ func TestFleet(t *testing.T) {
 						valid++
 					}
 				}
-				if valid != ciValidPerJob {
-					t.Errorf("job %s: %d emails valid, want %d", id, valid, ciValidPerJob)
+				if valid != (per+4)/5 {
+					t.Errorf("job %s: %d emails valid, want %d", id, valid, (per+4)/5)
 				}
 			}
 		}
 	}
-	fig.ItemsLost = checkKlickTippRange(t, kta, ktFirst, ktJobs, ktPer) + checkKlickTippRange(t, ktb, ktFirst+100, ktJobs, ktPer)
-	if n := ci.Validated(); n < ciJobs*ciPer {
-		t.Errorf("ClickyID validated %d emails, want at least %d", n, ciJobs*ciPer)
-		fig.ItemsLost += ciJobs*ciPer - n
+	fig.ItemsLost = checkKlickTippRange(t, kta, ktFirst, ktJobs, ktPer) + checkKlickTippRange(t, ktb, ktFirst+100, ktJobs, ktPer) +
+		checkKlickTippRange(t, kta, ktFirst+50, 1, liveContacts)
+	if n, want := ci.Validated(), ciJobs*ciPer+liveEmails; n < want {
+		t.Errorf("ClickyID validated %d emails, want at least %d", n, want)
+		fig.ItemsLost += want - n
 	}
 	if fig.DeadLetters = streamCount(t, js, jobs.DLQStream); fig.DeadLetters != 0 {
 		t.Errorf("dead-letter stream holds %d messages, want 0", fig.DeadLetters)
 	}
-	fig.DuplicateCalls = okCalls(kta.Requests(), "POST", "/subscriber") + okCalls(ktb.Requests(), "POST", "/subscriber") - 2*ktJobs*ktPer +
-		(ci.Validated()-ciJobs*ciPer)/100
+	fig.DuplicateCalls = okCalls(kta.Requests(), "POST", "/subscriber") + okCalls(ktb.Requests(), "POST", "/subscriber") - 2*ktJobs*ktPer - liveContacts +
+		(ci.Validated()-ciJobs*ciPer-liveEmails)/100
+
+	// The live jobs started within seconds of their publication.
+	var delays []string
+	for _, l := range lives {
+		rs := byID[l.id]
+		if len(rs) == 0 {
+			continue
+		}
+		d := rs[0].Started.Sub(l.published)
+		delays = append(delays, fmt.Sprintf("%s %s", l.id, d.Round(time.Millisecond)))
+		if d > liveBound {
+			t.Errorf("live job %s started %s after it was published, more than %s: it waited behind the backfills", l.id, d.Round(time.Millisecond), liveBound)
+		}
+	}
+	fig.note("live jobs published while %d backfill jobs were unfinished (%d slots in the fleet) started after %v (bound %s)", ahead, fleetSlots, delays, liveBound)
 
 	// Every replica took work from the shared consumer.
 	var per []int
@@ -407,7 +451,7 @@ func TestFleet(t *testing.T) {
 	}
 	wFirst, wCaught, wAgain := resume(workerKilled)
 	nFirst, nCaught, nAgain := resume(nodeKilled)
-	fig.note("%d replicas × WORKER_CONCURRENCY=%d, WORKER_ACK_WAIT=%s, 3 nodes, STREAM_REPLICAS=3; jobs finished per replica %v; worker 2 SIGKILLed at +%s: next job started %s later, its %d jobs run again done %s later; %s (leader of %v) SIGKILLed at +%s: next job started %s later, %d jobs run again done %s later; %d × 429 in all (%d while a replica limited locally, %d sent while blocked then); %d logins, %d logouts, %d left open by the killed replica (≤ %d)",
+	fig.note("%d replicas × WORKER_CONCURRENCY=%d, WORKER_ACK_WAIT=%s, 3 nodes, STREAM_REPLICAS=3; jobs finished per replica %v (a job whose ack was lost with a node can finish on two); worker 2 SIGKILLed at +%s: next job started %s later, its %d jobs run again done %s later; %s (leader of %v) SIGKILLed at +%s: next job started %s later, %d jobs run again done %s later; %d × 429 in all (%d while a replica limited locally, %d sent while blocked then); %d logins, %d logouts, %d left open by the killed replica (≤ %d)",
 		replicas, conc, ackWait, per, workerKilled.Sub(begin).Round(100*time.Millisecond), wFirst.Round(time.Millisecond), wAgain, wCaught.Round(time.Millisecond),
 		name, led, nodeKilled.Sub(begin).Round(100*time.Millisecond), nFirst.Round(time.Millisecond), nAgain, nCaught.Round(time.Millisecond),
 		total429, local429, localSent, logins, logouts, open, conc)

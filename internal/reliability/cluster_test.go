@@ -27,7 +27,7 @@ type natsCluster struct {
 
 // startCluster starts size nodes routed to each other and waits until
 // JetStream answers (a meta leader is elected), at most 30 s.
-func startCluster(t *testing.T, size int) (*natsCluster, jetstream.JetStream) {
+func startCluster(t testing.TB, size int) (*natsCluster, jetstream.JetStream) {
 	t.Helper()
 	routes := make([]string, size)
 	for i := range routes {

@@ -127,7 +127,7 @@ type proc struct {
 
 // startProc starts bin with exactly env (nothing inherited) and stops it
 // with SIGKILL when the test ends if it is still running.
-func startProc(t *testing.T, name, bin string, args, env []string, book *logBook) *proc {
+func startProc(t testing.TB, name, bin string, args, env []string, book *logBook) *proc {
 	t.Helper()
 	p := &proc{name: name, cmd: exec.Command(bin, args...), book: book, from: book.len(), exited: make(chan struct{})}
 	p.cmd.Env = env
@@ -275,7 +275,7 @@ func tail(b *logBook, n int) string {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -288,7 +288,7 @@ func freePort(t *testing.T) int {
 // natsProc is a separate nats-server process with JetStream, restartable on
 // the same store dir and port.
 type natsProc struct {
-	t          *testing.T
+	t          testing.TB
 	port       int
 	store      string
 	user, pass string
@@ -297,7 +297,7 @@ type natsProc struct {
 	p          *proc
 }
 
-func startNATS(t *testing.T, user, pass string) *natsProc {
+func startNATS(t testing.TB, user, pass string) *natsProc {
 	t.Helper()
 	n := &natsProc{t: t, port: freePort(t), store: t.TempDir(), user: user, pass: pass, book: newLogBook()}
 	n.start()
@@ -322,7 +322,7 @@ func (n *natsProc) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.po
 
 // connect dials a NATS URL from the test process, reconnecting forever
 // (the broker may restart); closed when the test ends.
-func connect(t *testing.T, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+func connect(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond), nats.RetryOnFailedConnect(true)}, opts...)
 	nc, err := nats.Connect(url, opts...)

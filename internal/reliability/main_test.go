@@ -93,7 +93,7 @@ func needWorker(t *testing.T) {
 }
 
 // natsServerBin builds nats-server from the module in go.mod, once.
-func natsServerBin(t *testing.T) string {
+func natsServerBin(t testing.TB) string {
 	t.Helper()
 	natsOnce.Do(func() {
 		natsBin = filepath.Join(binDir, "nats-server")

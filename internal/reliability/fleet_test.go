@@ -25,8 +25,12 @@ import (
 // replicas on a three-node JetStream cluster (STREAM_REPLICAS=3), a ClickyID
 // backfill against the fake's per-window limits and a KlickTipp backfill in
 // session mode for two accounts (two fakes, two credentials, one profile
-// each in ACCOUNTS_FILE). Mid-run it SIGKILLs one worker and, once that one
-// is back, the node leading CRMSYNC_JOBS, restarting each.
+// each in ACCOUNTS_FILE), all published as backfills. Mid-run it SIGKILLs
+// one worker and, once that one is back, the node leading CRMSYNC_JOBS
+// (the limiter's bucket is first moved off it: losing that leader is
+// TestClusterReplicas's case), restarting each. In between, while the
+// backfills fill every slot, it publishes two live jobs, which must start
+// within 10 s.
 //
 // The fleet's budgets are set below each fake's limit, and three replicas
 // that did not share them would go over it. Asserted: every job has

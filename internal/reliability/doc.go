@@ -24,6 +24,15 @@
 //     STREAM_REPLICAS=3 share the consumer and Klipy's one rate budget while
 //     a node is SIGKILLed and restarted on its store; every job finishes
 //     once and every stream and bucket is R3 and current at the end.
+//   - Fleet: three replicas on a 3-node cluster (STREAM_REPLICAS=3) run a
+//     ClickyID backfill and a session-mode KlickTipp backfill for two
+//     accounts within budgets below the fakes' limits while one replica and
+//     the node leading CRMSYNC_JOBS are SIGKILLed and restarted; every job
+//     finishes once, no credential's window goes over its limit, no request
+//     is sent inside an announced block, sessions left open are at most the
+//     killed replica's slots, and live jobs published into the saturated
+//     fleet start within 10 s. BenchmarkFleetKV measures compare-and-set
+//     writes/s into one KV bucket on R1 and R3.
 //   - API faults: 5xx, hangs past HTTP_TIMEOUT, connection resets, malformed
 //     bodies and sessions expiring mid-job; every job completes or is
 //     dead-lettered with a reason, and every session is logged out.

@@ -42,6 +42,10 @@ func BenchmarkFleetKV(b *testing.B) {
 				b.Fatalf("bucket: %v", err)
 			}
 			record := []byte(`{"tat":"2026-12-01T16:00:00.000000000Z","block":"0001-01-01T00:00:00Z","remaining":17,"reset":"2026-12-01T16:01:00Z"}`)
+			// What every replica's lane scan asks for each lane every 5 s.
+			b.Run("consumer info, 16 callers", func(b *testing.B) {
+				benchConsumerInfo(b, js, replicas, 16)
+			})
 			for _, c := range []struct {
 				name          string
 				keys, writers int
@@ -119,4 +123,46 @@ func benchCAS(b *testing.B, kv jetstream.KeyValue, record []byte, keys, writers 
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "writes/s")
 	b.ReportMetric(float64(lost.Load())/float64(b.N), "conflicts/write")
+}
+
+// benchConsumerInfo asks for one durable consumer's info b.N times from
+// callers goroutines.
+func benchConsumerInfo(b *testing.B, js jetstream.JetStream, replicas, callers int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "FLEET_BENCH_LANES", Subjects: []string{"fleetbench.>"}, Replicas: replicas, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "lane", FilterSubject: "fleetbench.lane", AckPolicy: jetstream.AckExplicitPolicy, Replicas: replicas})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	b.ResetTimer()
+	begin := time.Now()
+	for range callers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(b.N) {
+				ictx, icancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err := c.Info(ictx)
+				icancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	b.StopTimer()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "infos/s")
 }

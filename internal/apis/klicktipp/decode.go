@@ -22,8 +22,9 @@ func (id *flexID) UnmarshalJSON(b []byte) error {
 	}
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		var ok bool
+		if s, ok = unquote(b); !ok {
+			return json.Unmarshal(b, &s) // the syntax error
 		}
 		s = strings.TrimSpace(s)
 		if s == "" {
@@ -95,11 +96,7 @@ func scalarString(v json.RawMessage) (string, bool) {
 	}
 	switch v[0] {
 	case '"':
-		var s string
-		if json.Unmarshal(v, &s) != nil {
-			return "", false
-		}
-		return s, true
+		return unquote(v)
 	case 'n':
 		return "", string(v) == "null"
 	case 't', 'f':

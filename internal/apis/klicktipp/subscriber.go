@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 
 	"crmsync/internal/apis"
@@ -41,70 +41,125 @@ type Subscriber struct {
 
 // UnmarshalJSON decodes KlickTipp's flat subscriber object: ids as numbers
 // or strings, tags as an array (or an object keyed by id), data fields as
-// top-level "field*" keys. Unknown keys are ignored.
+// top-level "field*" keys. Unknown keys are ignored; of a key given twice
+// the last wins. null leaves a zero Subscriber. Invalid JSON and a value of
+// the wrong kind for id, listid, email, status or tags are errors.
 func (s *Subscriber) UnmarshalJSON(b []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return err
+	if !json.Valid(b) {
+		var raw map[string]json.RawMessage
+		return json.Unmarshal(b, &raw) // the syntax error, as encoding/json words it
+	}
+	return s.decode(b)
+}
+
+// decode is UnmarshalJSON on JSON already known to be valid: one pass over
+// the members, decoding only the keys a Subscriber holds.
+func (s *Subscriber) decode(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		*s = Subscriber{}
+		return nil
+	}
+	if b[0] != '{' {
+		var raw map[string]json.RawMessage
+		return json.Unmarshal(b, &raw) // "cannot unmarshal ... into map"
+	}
+	var idV, listV, emailV, statusV, tagsV, fieldsV []byte
+	var top map[string]string
+	for m := newMembers(b); ; {
+		rawKey, v, ok := m.next()
+		if !ok {
+			break
+		}
+		switch key := keyText(rawKey); string(key) {
+		case "id":
+			idV = v
+		case "listid":
+			listV = v
+		case "email":
+			emailV = v
+		case "status":
+			statusV = v
+		case "tags":
+			tagsV = v
+		case "fields":
+			fieldsV = v
+		default:
+			if !bytes.HasPrefix(key, []byte("field")) {
+				continue
+			}
+			if fs, ok := scalarString(v); ok {
+				if top == nil {
+					top = make(map[string]string, 24)
+				}
+				top[string(key)] = fs
+			} else {
+				delete(top, string(key)) // a later non-scalar hides an earlier value
+			}
+		}
 	}
 	var out Subscriber
 	var id, list flexID
-	if v, ok := raw["id"]; ok {
-		if err := json.Unmarshal(v, &id); err != nil {
+	if idV != nil {
+		if err := id.UnmarshalJSON(idV); err != nil {
 			return fmt.Errorf("subscriber id: %w", err)
 		}
 	}
-	if v, ok := raw["listid"]; ok {
-		if err := json.Unmarshal(v, &list); err != nil {
+	if listV != nil {
+		if err := list.UnmarshalJSON(listV); err != nil {
 			return fmt.Errorf("subscriber listid: %w", err)
 		}
 	}
 	out.ID, out.ListID = int64(id), int64(list)
-	for key, dst := range map[string]*string{"email": &out.Email, "status": &out.Status} {
-		if v, ok := raw[key]; ok {
-			s, ok := scalarString(v)
-			if !ok {
-				return fmt.Errorf("subscriber %s is not a string", key)
-			}
-			*dst = s
+	for _, f := range [...]struct {
+		key string
+		v   []byte
+		dst *string
+	}{{"email", emailV, &out.Email}, {"status", statusV, &out.Status}} {
+		if f.v == nil {
+			continue
 		}
+		str, ok := scalarString(f.v)
+		if !ok {
+			return fmt.Errorf("subscriber %s is not a string", f.key)
+		}
+		*f.dst = str
 	}
-	if v, ok := raw["tags"]; ok {
-		tags, err := decodeTagIDs(v)
+	if tagsV != nil {
+		tags, err := decodeTagIDs(tagsV)
 		if err != nil {
 			return fmt.Errorf("subscriber tags: %w", err)
 		}
 		out.Tags = tags
 	}
-	if v, ok := raw["fields"]; ok && len(bytes.TrimSpace(v)) > 0 && bytes.TrimSpace(v)[0] == '{' {
+	if fieldsV != nil && fieldsV[0] == '{' {
 		// Our own encoding of Subscriber nests the fields.
-		if m, err := decodeStringMap(v); err == nil && len(m) > 0 {
+		if m, err := decodeStringMap(fieldsV); err == nil && len(m) > 0 {
 			out.Fields = m
 		}
 	}
-	for k, v := range raw {
-		if !strings.HasPrefix(k, "field") || k == "fields" {
-			continue
+	if out.Fields == nil {
+		out.Fields = top
+	} else {
+		for k, v := range top {
+			out.Fields[k] = v
 		}
-		if fs, ok := scalarString(v); ok {
-			if out.Fields == nil {
-				out.Fields = map[string]string{}
-			}
-			out.Fields[k] = fs
-		}
+	}
+	if len(out.Fields) == 0 {
+		out.Fields = nil
 	}
 	*s = out
 	return nil
 }
 
-// decodeTagIDs reads ["17","18"], [17,18], {"17": ...} or null.
-func decodeTagIDs(v json.RawMessage) ([]int64, error) {
-	v = bytes.TrimSpace(v)
+// decodeTagIDs reads ["17","18"], [17,18], {"17": ...} or null, all valid
+// JSON, into ascending ids; no ids is nil.
+func decodeTagIDs(v []byte) ([]int64, error) {
 	var ids []int64
-	switch {
-	case len(v) == 0 || bytes.Equal(v, []byte("null")):
+	switch v[0] {
+	case 'n':
 		return nil, nil
-	case v[0] == '{':
+	case '{':
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(v, &m); err != nil {
 			return nil, err
@@ -116,16 +171,23 @@ func decodeTagIDs(v json.RawMessage) ([]int64, error) {
 			}
 			ids = append(ids, int64(id))
 		}
-	default:
-		var list []flexID
-		if err := json.Unmarshal(v, &list); err != nil {
-			return nil, err
-		}
-		for _, id := range list {
+	case '[':
+		for el := newElements(v); ; {
+			e, ok := el.next()
+			if !ok {
+				break
+			}
+			var id flexID
+			if err := id.UnmarshalJSON(e); err != nil {
+				return nil, err
+			}
 			ids = append(ids, int64(id))
 		}
+	default:
+		var list []flexID
+		return nil, json.Unmarshal(v, &list) // "cannot unmarshal ... into []flexID"
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	return ids, nil
 }
 
@@ -162,7 +224,7 @@ func decodeSubscriber(body []byte) (*Subscriber, error) {
 		return nil, errors.New("expected a subscriber object")
 	}
 	var sub Subscriber
-	if err := json.Unmarshal(body, &sub); err != nil {
+	if err := sub.UnmarshalJSON(body); err != nil {
 		return nil, err
 	}
 	if sub.ID <= 0 {

@@ -32,7 +32,7 @@ func TestDecodeSubscriber(t *testing.T) {
 	body := `{"id":"881","listid":"123","email":"ann@example.com","status":"Subscribed","bounce":"Not Bounced",
 		"fieldFirstName":"Ann","fieldLastName":"","field12345":42,"fieldNull":null,"tags":["21","17"],
 		"manual_tags":{"17":"1758821945"},"smart_tags":[],"unknown":{"x":[1,2]}}`
-	sub, err := decodeSubscriber([]byte(body))
+	sub, err := decodeSubscriber([]byte(body), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestDecodeSubscriber(t *testing.T) {
 		t.Fatalf("got %+v\nwant %+v", sub, want)
 	}
 	// Numbers for ids, tags as an object, and our own encoding round trip.
-	sub, err = decodeSubscriber([]byte(`{"id":5,"listid":null,"email":"b@example.com","tags":{"3":"1","1":"2"}}`))
+	sub, err = decodeSubscriber([]byte(`{"id":5,"listid":null,"email":"b@example.com","tags":{"3":"1","1":"2"}}`), true)
 	if err != nil || sub.ID != 5 || !reflect.DeepEqual(sub.Tags, []int64{1, 3}) {
 		t.Fatalf("got %+v, %v", sub, err)
 	}
@@ -52,7 +52,7 @@ func TestDecodeSubscriber(t *testing.T) {
 		t.Fatalf("round trip: got %+v, %v", back, err)
 	}
 	for _, bad := range []string{`[]`, `{}`, `{"id":"x"}`, `{"id":1,"tags":"17"}`, `{"id":1,"email":{}}`, `null`, ``} {
-		if _, err := decodeSubscriber([]byte(bad)); err == nil {
+		if _, err := decodeSubscriber([]byte(bad), true); err == nil {
 			t.Errorf("decodeSubscriber(%q) succeeded", bad)
 		}
 	}
@@ -119,7 +119,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add([]byte(s), 406)
 	}
 	f.Fuzz(func(t *testing.T, body []byte, status int) {
-		if sub, err := decodeSubscriber(body); err == nil && sub.ID <= 0 {
+		if sub, err := decodeSubscriber(body, true); err == nil && sub.ID <= 0 {
 			t.Fatalf("subscriber without id accepted: %+v", sub)
 		}
 		_, _ = decodeIDMap(body)

@@ -49,12 +49,13 @@ func (s *Subscriber) UnmarshalJSON(b []byte) error {
 		var raw map[string]json.RawMessage
 		return json.Unmarshal(b, &raw) // the syntax error, as encoding/json words it
 	}
-	return s.decode(b)
+	return s.decode(b, true)
 }
 
 // decode is UnmarshalJSON on JSON already known to be valid: one pass over
-// the members, decoding only the keys a Subscriber holds.
-func (s *Subscriber) decode(b []byte) error {
+// the members, decoding only the keys a Subscriber holds, and the data
+// fields only when withFields is set (they can never make it fail).
+func (s *Subscriber) decode(b []byte, withFields bool) error {
 	b = bytes.TrimSpace(b)
 	if string(b) == "null" {
 		*s = Subscriber{}
@@ -85,7 +86,7 @@ func (s *Subscriber) decode(b []byte) error {
 		case "fields":
 			fieldsV = v
 		default:
-			if !bytes.HasPrefix(key, []byte("field")) {
+			if !withFields || !bytes.HasPrefix(key, []byte("field")) {
 				continue
 			}
 			if fs, ok := scalarString(v); ok {
@@ -132,7 +133,7 @@ func (s *Subscriber) decode(b []byte) error {
 		}
 		out.Tags = tags
 	}
-	if fieldsV != nil && fieldsV[0] == '{' {
+	if withFields && fieldsV != nil && fieldsV[0] == '{' {
 		// Our own encoding of Subscriber nests the fields.
 		if m, err := decodeStringMap(fieldsV); err == nil && len(m) > 0 {
 			out.Fields = m
@@ -204,27 +205,48 @@ type subscribeBody struct {
 // apis.ErrValidation with Code set: "5" invalid email, "8" field validation,
 // "32" email required, "402" list not found, "403" tag not found.
 func (s *Session) Subscribe(ctx context.Context, req SubscribeRequest) (*Subscriber, error) {
+	return s.subscribe(ctx, req, true)
+}
+
+// SubscribeID is Subscribe for a caller that needs only the contact's id: it
+// sends the same request and accepts and refuses the same answers, but does
+// not decode the answer's data fields (Subscriber.Fields), which are most of
+// its cost.
+func (s *Session) SubscribeID(ctx context.Context, req SubscribeRequest) (int64, error) {
+	sub, err := s.subscribe(ctx, req, false)
+	if err != nil {
+		return 0, err
+	}
+	return sub.ID, nil
+}
+
+func (s *Session) subscribe(ctx context.Context, req SubscribeRequest, withFields bool) (*Subscriber, error) {
 	const op = "POST /subscriber"
 	in := subscribeBody{Email: strings.TrimSpace(req.Email), ListID: req.ListID, TagID: req.TagID, Fields: req.Fields}
 	status, body, err := s.call(ctx, http.MethodPost, "/subscriber", in)
 	if err != nil {
 		return nil, err
 	}
-	sub, err := decodeSubscriber(body)
+	sub, err := decodeSubscriber(body, withFields)
 	if err != nil {
 		return nil, decodeErr(op, status, err)
 	}
 	return sub, nil
 }
 
-// decodeSubscriber decodes a subscriber answer; it must carry an id.
-func decodeSubscriber(body []byte) (*Subscriber, error) {
+// decodeSubscriber decodes a subscriber answer (without its data fields
+// unless withFields); it must carry an id.
+func decodeSubscriber(body []byte, withFields bool) (*Subscriber, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return nil, errors.New("expected a subscriber object")
 	}
+	if !json.Valid(body) {
+		var raw map[string]json.RawMessage
+		return nil, json.Unmarshal(body, &raw) // the syntax error, as encoding/json words it
+	}
 	var sub Subscriber
-	if err := sub.UnmarshalJSON(body); err != nil {
+	if err := sub.decode(body, withFields); err != nil {
 		return nil, err
 	}
 	if sub.ID <= 0 {

@@ -77,13 +77,21 @@ var subscriberCases = []string{
 // body: both must fail, or both succeed with equal subscribers.
 func sameDecode(t *testing.T, body []byte) {
 	t.Helper()
-	got, err := decodeSubscriber(body)
+	got, err := decodeSubscriber(body, true)
 	want, werr := legacyDecodeSubscriber(body)
 	if (err != nil) != (werr != nil) {
 		t.Fatalf("%q: got error %v, legacy %v", body, err, werr)
 	}
 	if err == nil && !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q:\ngot    %#v\nlegacy %#v", body, got, want)
+	}
+	// Without fields (SubscribeID): the same verdict and id.
+	lean, err := decodeSubscriber(body, false)
+	if (err != nil) != (werr != nil) {
+		t.Fatalf("%q without fields: got error %v, legacy %v", body, err, werr)
+	}
+	if err == nil && (lean.ID != want.ID || lean.Fields != nil) {
+		t.Fatalf("%q without fields: got %#v, legacy id %d", body, lean, want.ID)
 	}
 	var a, b Subscriber
 	err, werr = a.UnmarshalJSON(body), legacyUnmarshalSubscriber(&b, body)
@@ -130,7 +138,7 @@ func BenchmarkDecodeSubscriber(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decodeSubscriber(body); err != nil {
+		if _, err := decodeSubscriber(body, true); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -142,6 +150,17 @@ func BenchmarkDecodeSubscriberLegacy(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := legacyDecodeSubscriber(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeSubscriberIDOnly(b *testing.B) {
+	body := wireBody()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeSubscriber(body, false); err != nil {
 			b.Fatal(err)
 		}
 	}

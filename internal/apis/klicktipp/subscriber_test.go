@@ -49,6 +49,18 @@ func TestSubscribe(t *testing.T) {
 		if !ok || stored.ID != sub.ID || stored.Fields["fieldCity"] != "Berlin" || len(b.srv.Subscribers()) != 1 {
 			t.Fatalf("fake state %+v", stored)
 		}
+
+		// SubscribeID: the same upsert, the id alone.
+		id, err := s.SubscribeID(ctx, klicktipp.SubscribeRequest{Email: "ann@example.com", Fields: map[string]string{"fieldZip": "10115"}})
+		if err != nil || id != sub.ID {
+			t.Fatalf("SubscribeID: %d, %v; want %d", id, err, sub.ID)
+		}
+		if stored, _ := b.srv.Subscriber("ann@example.com"); stored.Fields["fieldZip"] != "10115" {
+			t.Fatalf("SubscribeID did not update: %+v", stored)
+		}
+		if _, err := s.SubscribeID(ctx, klicktipp.SubscribeRequest{Email: "not-an-email"}); !errors.Is(err, apis.ErrValidation) {
+			t.Fatalf("SubscribeID of a bad email: %v", err)
+		}
 	})
 }
 

@@ -81,10 +81,10 @@ func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err
 		if len(ids) > 0 {
 			req.TagID = ids[0]
 		}
-		var sub *klicktipp.Subscriber
+		var subID int64
 		err := a.Call(ctx, func(ctx context.Context) error {
 			var serr error
-			sub, serr = sess.Subscribe(ctx, req)
+			subID, serr = sess.SubscribeID(ctx, req)
 			return serr
 		})
 		if err == nil && len(ids) > 1 {
@@ -92,7 +92,7 @@ func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err
 		}
 		switch {
 		case err == nil:
-			a.Succeed(i, ItemResult{SubscriberID: strconv.FormatInt(sub.ID, 10)})
+			a.Succeed(i, ItemResult{SubscriberID: strconv.FormatInt(subID, 10)})
 		case list != 0 && klicktipp.IsListNotFound(err):
 			// Every contact names this list: no item can succeed.
 			return Permanent(fmt.Errorf("listid %d, named by every contact: %w", list, err))

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"time"
 )
@@ -110,10 +111,17 @@ func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http
 			return nil, nil, err
 		}
 	}
-	hc := *t.HTTP // a shallow copy shares the connection pool
-	hc.CheckRedirect = refuseRedirect
+	hc := t.HTTP
+	if !refusesRedirects(hc) {
+		c := *hc // a shallow copy shares the connection pool
+		c.CheckRedirect = refuseRedirect
+		hc = &c
+	}
+	if req.Context() != ctx {
+		req = req.WithContext(ctx)
+	}
 	start := time.Now()
-	resp, err := hc.Do(req.WithContext(ctx))
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.observe(op, 0, start)
 		if ctx.Err() != nil {
@@ -121,7 +129,7 @@ func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http
 		}
 		return nil, nil, &Error{API: t.API, Op: op, Class: ErrTransient, Err: scrub(err)}
 	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes))
+	body, rerr := readBody(resp)
 	resp.Body.Close()
 	t.observe(op, resp.StatusCode, start)
 	if t.Limiter != nil {
@@ -137,6 +145,29 @@ func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http
 		return nil, nil, redirectError(t.API, op, resp.StatusCode, req, resp.Header)
 	}
 	return resp, body, nil
+}
+
+// refuseRedirectPC is the code address of refuseRedirect.
+var refuseRedirectPC = reflect.ValueOf(refuseRedirect).Pointer()
+
+// refusesRedirects reports whether hc's CheckRedirect is refuseRedirect
+// already (as with NewHTTPClient), so Do can use hc as it is instead of a
+// copy per request.
+func refusesRedirects(hc *http.Client) bool {
+	return hc.CheckRedirect != nil && reflect.ValueOf(hc.CheckRedirect).Pointer() == refuseRedirectPC
+}
+
+// readBody reads resp's body up to MaxBodyBytes, into one buffer of the
+// announced Content-Length when there is one.
+func readBody(resp *http.Response) ([]byte, error) {
+	r := io.LimitReader(resp.Body, MaxBodyBytes)
+	n := resp.ContentLength
+	if n < 0 || n > MaxBodyBytes {
+		return io.ReadAll(r)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead))
+	_, err := buf.ReadFrom(r)
+	return buf.Bytes(), err
 }
 
 func (t *Transport) observe(op string, status int, start time.Time) {

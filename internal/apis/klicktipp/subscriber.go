@@ -45,7 +45,7 @@ type Subscriber struct {
 // the last wins. null leaves a zero Subscriber. Invalid JSON and a value of
 // the wrong kind for id, listid, email, status or tags are errors.
 func (s *Subscriber) UnmarshalJSON(b []byte) error {
-	if !json.Valid(b) {
+	if !validJSON(b) {
 		var raw map[string]json.RawMessage
 		return json.Unmarshal(b, &raw) // the syntax error, as encoding/json words it
 	}
@@ -241,7 +241,7 @@ func decodeSubscriber(body []byte, withFields bool) (*Subscriber, error) {
 	if len(body) == 0 || body[0] != '{' {
 		return nil, errors.New("expected a subscriber object")
 	}
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		var raw map[string]json.RawMessage
 		return nil, json.Unmarshal(body, &raw) // the syntax error, as encoding/json words it
 	}

@@ -67,7 +67,12 @@
 //     same credential, the grant advances TAT by one interval for each of
 //     them too (as far as the bucket holds tokens now, at most Burst; never
 //     while pacing) and hands them those tokens without KV, within 50 ms
-//     (unused ones are dropped): concurrent requests share one write.
+//     (unused ones are dropped): concurrent requests share one write. A
+//     live grant takes at least what the process's live requests spent in
+//     50 ms at their rate over the last second, so a steady stream of
+//     requests shares a write with its own next ones (at 1,000 requests a
+//     second, one write per 50); at a pace below 20 a second that is one
+//     token, and the fleet bucket's tokens and Burst still bound it.
 //   - Values read from KV are bounded: block, window reset and LiveUntil at
 //     most MaxBlock (plus 5s of clock skew) ahead, TAT at most a burst ahead,
 //     a paced request no later than its reset. An out-of-bounds value is

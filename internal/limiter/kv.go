@@ -127,7 +127,7 @@ func (s *shared) acquire(ctx context.Context, backfill bool, deadline time.Time)
 			l.mu.Lock()
 			s.wroteLocked(next, newRev)
 			l.st = join(l.st, next)
-			l.takenLocked(now)
+			l.takenLocked(now, backfill)
 			if n > 1 {
 				l.leased, l.leaseUntil = n-1, now.Add(leaseTTL)
 				l.wakeLocked()

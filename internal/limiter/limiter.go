@@ -143,6 +143,9 @@ type Limiter struct {
 	liveWaiting int           // of which live (not apis.IsBackfill)
 	leased      int           // tokens granted by the fleet bucket, not yet handed out
 	leaseUntil  time.Time     // leased tokens are dropped after it
+	paceStart   time.Time     // start of the current grant-counting period
+	paceGrants  int           // live grants since paceStart
+	liveRate    float64       // live grants per second in the last full period
 	bucket      *rate.Limiter // the configured rate and burst, in this process
 	level       int           // backoff level for hint-less 429s
 	changed     chan struct{} // closed and replaced when st changes
@@ -307,7 +310,7 @@ func (l *Limiter) acquire(ctx context.Context, backfill bool, deadline time.Time
 		return grant{now: now, at: at, cause: cause, changed: l.changed}, nil
 	}
 	l.st = l.st.taken(now, l.interval, 0)
-	l.takenLocked(now)
+	l.takenLocked(now, backfill)
 	return grant{ok: true, now: now}, nil
 }
 
@@ -328,7 +331,7 @@ func (l *Limiter) fromLease(backfill bool) (grant, bool) {
 		return grant{}, false
 	}
 	l.leased--
-	l.takenLocked(now)
+	l.takenLocked(now, backfill)
 	return grant{ok: true, now: now}, true
 }
 
@@ -347,17 +350,37 @@ func (l *Limiter) leaseSizeLocked(now time.Time, backfill bool) int {
 	demand := l.liveWaiting
 	if backfill {
 		demand = l.waiting
+	} else {
+		// What this process's live requests spend in a lease's life at
+		// their recent rate: a steady caller shares a write with its own
+		// next requests, not only with those waiting now.
+		demand = max(demand, int(l.liveRate*leaseTTL.Seconds()))
 	}
 	fleet := int((n + int64(l.burst)*int64(l.interval) - max(l.st.TAT, n)) / int64(l.interval))
 	local := int(l.bucket.TokensAt(now))
 	return max(1, min(demand, fleet, local, l.burst))
 }
 
-// takenLocked records a grant in the local bucket and the budget gauge.
-func (l *Limiter) takenLocked(now time.Time) {
+// takenLocked records a grant in the local bucket and the budget gauge,
+// and a live one in the recent live rate. l.mu is held.
+func (l *Limiter) takenLocked(now time.Time, backfill bool) {
 	l.bucket.ReserveN(now, 1)
 	l.updateBudgetLocked(now)
+	if backfill {
+		return
+	}
+	if d := now.Sub(l.paceStart); d >= ratePeriod || d < 0 {
+		l.liveRate = 0
+		if d < 2*ratePeriod && d > 0 { // an idle gap forgets the old pace
+			l.liveRate = float64(l.paceGrants) / d.Seconds()
+		}
+		l.paceStart, l.paceGrants = now, 0
+	}
+	l.paceGrants++
 }
+
+// ratePeriod is the period over which the recent live grant rate is counted.
+const ratePeriod = time.Second
 
 // readyLocked returns the earliest time at or after now that a request may
 // go, and what holds it back. shared says whether the fleet bucket (TAT) and

@@ -16,6 +16,10 @@ type flexID int64
 // UnmarshalJSON accepts 17, "17", null and "".
 func (id *flexID) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if n, ok := plainID(b); ok {
+		*id = flexID(n)
+		return nil
+	}
 	if bytes.Equal(b, []byte("null")) {
 		*id = 0
 		return nil
@@ -152,4 +156,25 @@ func decodeAck(body []byte) error {
 		return nil
 	}
 	return errors.New("expected [true]")
+}
+
+// plainID reads the common shapes of an id without allocating: 1 to 18
+// digits, bare or quoted, no sign, no space, no leading zero (so it cannot
+// overflow and strconv.ParseInt would agree). ok is false for anything
+// else, which flexID's general path then reads.
+func plainID(b []byte) (int64, bool) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
+		b = b[1 : len(b)-1]
+	}
+	if len(b) == 0 || len(b) > 18 || b[0] == '0' {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }

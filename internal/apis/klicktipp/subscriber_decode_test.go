@@ -165,3 +165,20 @@ func BenchmarkDecodeSubscriberIDOnly(b *testing.B) {
 		}
 	}
 }
+
+// FuzzFlexIDMatchesLegacy: flexID (with its allocation-free path for plain
+// ids) and the legacy one agree on every input.
+func FuzzFlexIDMatchesLegacy(f *testing.F) {
+	for _, s := range []string{`17`, `"17"`, `" 17 "`, `null`, `""`, `17.0`, `"0"`, `0`, `"007"`, `-1`, `"+1"`,
+		`999999999999999999`, `9223372036854775807`, `9223372036854775808`, `"1"x`, `"`, `1e3`, `"\u0031"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got flexID
+		var want legacyFlexID
+		err, werr := got.UnmarshalJSON(b), want.UnmarshalJSON(b)
+		if (err != nil) != (werr != nil) || (err == nil && int64(got) != int64(want)) {
+			t.Fatalf("%q: got %d, %v; legacy %d, %v", b, got, err, want, werr)
+		}
+	})
+}

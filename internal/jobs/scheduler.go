@@ -14,11 +14,12 @@ import (
 	"crmsync/internal/apis"
 )
 
-// ramp is how long after a lane started a job it may start another while
-// its credential is paced: long enough for the first job's requests to show
+// ramp is how long after a lane started a job it may start another during
+// its first settle of work: long enough for the first job's requests to show
 // in the limiter (a login and the first calls at a few hundred ms of
 // latency), so a burst of starts does not fill every slot with jobs that
-// will only wait on one credential's budget.
+// will only wait on one credential's budget. A lane whose credential has
+// shown no pacing for settle since it got busy starts jobs without it.
 const ramp = 250 * time.Millisecond
 
 // settle is how long a lane's credential must have had budget at every
@@ -61,6 +62,7 @@ type lane struct {
 	// Owned by the scheduler loop.
 	running   int
 	lastStart time.Time
+	busySince time.Time // when running last went from 0 to 1
 	paced     time.Time // last time its credential had no budget
 	runs      map[*run]struct{}
 }
@@ -491,8 +493,16 @@ func (s *scheduler) may(l *lane, now time.Time) bool {
 	if d > 0 {
 		l.paced = now
 	}
-	if d > s.r.cfg.Hold || (l.running > 0 && (d > 0 || now.Sub(l.paced) < settle || now.Sub(l.lastStart) < ramp)) {
+	if d > s.r.cfg.Hold {
 		return false
+	}
+	if l.running > 0 {
+		if d > 0 || now.Sub(l.paced) < settle {
+			return false
+		}
+		if now.Sub(l.busySince) < settle && now.Sub(l.lastStart) < ramp {
+			return false
+		}
 	}
 	return true
 }
@@ -503,6 +513,9 @@ func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 		s.backRunning++
 	}
 	s.perAPI[l.API]++
+	if l.running == 0 {
+		l.busySince = time.Now()
+	}
 	l.running++
 	l.lastStart = time.Now()
 	m := asIntake(msg)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 
 	"crmsync/internal/apis"
@@ -216,5 +217,27 @@ func TestCreateTagExistingReturnsIt(t *testing.T) {
 	}
 	if n := b.srv.Count(http.MethodGet, "/tag"); n != 0 {
 		t.Fatalf("%d GET /tag after a create that answered an id", n)
+	}
+}
+
+// TestCreateTagDuplicatesCreated: against an API that creates a second tag
+// of an existing name (WithDuplicateTagsCreated), each create makes a new
+// tag; only the caller can keep a name single.
+func TestCreateTagDuplicatesCreated(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{fake: []klicktipptest.Option{klicktipptest.WithDuplicateTagsCreated()}})
+	s := b.login(t)
+	id, err := s.CreateTag(t.Context(), "VIP")
+	if err != nil || id == klicktipptest.TagVIP {
+		t.Fatalf("CreateTag(VIP) = %d, %v; want a new id", id, err)
+	}
+	n := 0
+	for _, name := range b.srv.Tags() {
+		if strings.EqualFold(name, "vip") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d tags named vip, want 2", n)
 	}
 }

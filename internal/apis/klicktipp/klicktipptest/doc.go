@@ -50,7 +50,8 @@
 // Where the evidence is silent the fake decides, and the client tolerates
 // other choices: POST /tag with an existing name answers 406 ["Tag could not
 // be created."] (the recorded text of a failed create; with
-// WithDuplicateTagsReturnExisting the existing id instead); English texts
+// WithDuplicateTagsReturnExisting the existing id instead, with
+// WithDuplicateTagsCreated a second tag of that name); English texts
 // for "already logged in", "not logged in", "tag not created" and "contact
 // does not exist"; the reason texts of field validation; the status
 // "Unsubscribed"; how data fields are validated (numbers, dates as Unix

@@ -402,7 +402,8 @@ func (s *Server) listTags(w http.ResponseWriter, _ *http.Request, _ principal) {
 // createTag: POST /tag {"name"} → [id]. An empty name gets 406 ["Tag
 // konnte nicht erstellt werden."] (klicktipp-php-client's TagTest); so does
 // a name that exists (case-insensitively), unless
-// WithDuplicateTagsReturnExisting, when its id is the answer.
+// WithDuplicateTagsReturnExisting, when its id is the answer, or
+// WithDuplicateTagsCreated, when a second tag of that name is created.
 func (s *Server) createTag(w http.ResponseWriter, r *http.Request, _ principal) {
 	in, err := readInput(r)
 	if err != nil {
@@ -414,12 +415,12 @@ func (s *Server) createTag(w http.ResponseWriter, r *http.Request, _ principal) 
 	s.mu.Lock()
 	id, exists := s.tagByNameLocked(name)
 	switch {
-	case name == "" || (exists && !s.dupTagsExisting):
+	case name == "" || (exists && !s.dupTagsExisting && !s.dupTagsCreated):
 		s.mu.Unlock()
 		writeJSON(w, http.StatusNotAcceptable, []string{s.text().tagNotCreated})
 		return
-	case !exists:
-		id = s.addTagLocked(name)
+	case !exists || s.dupTagsCreated:
+		id = s.newTagLocked(name)
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, []int64{id})

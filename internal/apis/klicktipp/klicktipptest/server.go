@@ -30,6 +30,7 @@ type Server struct {
 	deniedStatus       int
 	lang               Language
 	dupTagsExisting    bool
+	dupTagsCreated     bool
 
 	cust customers // keys added by partner onboarding
 

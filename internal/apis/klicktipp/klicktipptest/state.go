@@ -244,6 +244,11 @@ func (s *Server) addTagLocked(name string) int64 {
 	if id, ok := s.tagByNameLocked(name); ok {
 		return id
 	}
+	return s.newTagLocked(name)
+}
+
+// newTagLocked creates a tag called name, even when one exists.
+func (s *Server) newTagLocked(name string) int64 {
 	id := s.nextTagID
 	s.nextTagID++
 	s.tags[id] = name

@@ -73,4 +73,12 @@ func WithDuplicateTagsReturnExisting() Option {
 	return func(s *Server) { s.dupTagsExisting = true }
 }
 
+// WithDuplicateTagsCreated makes POST /tag with a name that exists create
+// another tag of that name, with a new id, as an API that does not check
+// names would: what a fleet must guard against by creating each tag once.
+// It overrides WithDuplicateTagsReturnExisting.
+func WithDuplicateTagsCreated() Option {
+	return func(s *Server) { s.dupTagsCreated = true }
+}
+
 func (s *Server) text() texts { return languages[s.lang] }

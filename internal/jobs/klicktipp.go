@@ -2,8 +2,11 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +24,14 @@ type KlickTippUpsert struct {
 	// CreateTags creates a tag named in a job that does not exist yet;
 	// when false such contacts fail with "tag not found".
 	CreateTags bool
+	// Locks, when set, makes creating a tag single across the fleet: a
+	// replica creates a missing tag only under the lock of (Credential, tag
+	// name) in LocksBucket, after listing the tags again; the others wait
+	// for it and list again. Nil: single within this process only.
+	Locks *Locks
+	// Credential names the KlickTipp account in lock keys (the username,
+	// as its limiter does); only its hash is written.
+	Credential string
 
 	// creating serialises tag creation between this process's jobs, so two
 	// jobs naming the same new tag do not both create it.
@@ -106,15 +117,22 @@ func (h *KlickTippUpsert) Handle(ctx context.Context, job *Job, a *Attempt) (err
 }
 
 // resolveTags maps every tag name used by the pending contacts to its id:
-// GET /tag once; when a name is missing and CreateTags is set, GET /tag again
-// under a per-process lock and POST /tag for each name still missing.
+// GET /tag once; when a name is missing and CreateTags is set, POST /tag
+// for each name still missing after listing the tags again, under a
+// per-process lock and (with Locks) the fleet-wide lock of the name.
 // A name that cannot be resolved maps to 0 (its contacts fail).
 func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Session, job *Job, pending []int, a *Attempt) (map[string]int64, error) {
 	names := map[string]int64{}
+	spelled := map[string]string{} // lower-cased → as the job first spells it
 	for _, i := range pending {
 		for _, t := range job.Contacts[i].Tags {
-			if t.Name != "" {
-				names[strings.ToLower(t.Name)] = 0
+			if t.Name == "" {
+				continue
+			}
+			key := strings.ToLower(t.Name)
+			names[key] = 0
+			if _, ok := spelled[key]; !ok {
+				spelled[key] = t.Name
 			}
 		}
 	}
@@ -124,45 +142,102 @@ func (h *KlickTippUpsert) resolveTags(ctx context.Context, sess *klicktipp.Sessi
 	if err := lookUpTags(ctx, sess, a, names); err != nil {
 		return nil, err
 	}
-	missing := false
-	for _, id := range names {
-		missing = missing || id == 0
+	var missing []string
+	for key, id := range names {
+		if id == 0 {
+			missing = append(missing, key)
+		}
 	}
-	if !h.CreateTags || !missing {
+	if !h.CreateTags || len(missing) == 0 {
 		return names, nil
 	}
+	sort.Strings(missing)
 	// Another job may be creating the same tag right now: create under the
 	// lock, after listing the tags again.
 	h.creating.Lock()
 	defer h.creating.Unlock()
-	if err := lookUpTags(ctx, sess, a, names); err != nil {
-		return nil, err
+	if h.Locks == nil {
+		if err := lookUpTags(ctx, sess, a, names); err != nil {
+			return nil, err
+		}
+		for _, key := range missing {
+			if err := h.createTag(ctx, sess, a, names, key, spelled[key]); err != nil {
+				return nil, err
+			}
+		}
+		return names, nil
 	}
-	for _, i := range pending {
-		for _, t := range job.Contacts[i].Tags {
-			key := strings.ToLower(t.Name)
-			if t.Name == "" || names[key] != 0 {
-				continue
-			}
-			var id int64
-			err := a.Call(ctx, func(ctx context.Context) error {
-				var cerr error
-				id, cerr = sess.CreateTag(ctx, t.Name)
-				return cerr
-			})
-			switch {
-			case err == nil:
-				names[key] = id
-				a.Log.Info("created klicktipp tag", "tag", t.Name, "id", id)
-			case ItemFailure(err):
-				a.Log.Warn("cannot create klicktipp tag", "tag", t.Name, "err", err)
-				names[key] = -1 // do not try again in this job
-			default:
-				return nil, JobError(fmt.Errorf("creating tag %q: %w", t.Name, err))
-			}
+	for _, key := range missing {
+		if err := h.createOnce(ctx, sess, a, names, key, spelled[key]); err != nil {
+			return nil, err
 		}
 	}
 	return names, nil
+}
+
+// createOnce creates the tag key (spelled name) unless it exists, under
+// its fleet-wide lock: whoever takes the lock lists the tags again and
+// creates the tag if still missing; whoever finds it held waits for its
+// release (or expiry) and lists again.
+func (h *KlickTippUpsert) createOnce(ctx context.Context, sess *klicktipp.Session, a *Attempt, names map[string]int64, key, name string) error {
+	lk := tagLockKey(h.Credential, key)
+	for names[key] == 0 {
+		held, err := h.Locks.TryLock(ctx, lk)
+		if err != nil {
+			return fmt.Errorf("creating tag %q: %w", name, err)
+		}
+		if held == nil {
+			if err := h.Locks.Wait(ctx, lk); err != nil {
+				return fmt.Errorf("creating tag %q: waiting for another replica: %w", name, err)
+			}
+			if err := lookUpTags(ctx, sess, a, names); err != nil {
+				return err
+			}
+			continue
+		}
+		err = lookUpTags(ctx, sess, a, names)
+		if err == nil && names[key] == 0 {
+			err = h.createTag(ctx, sess, a, names, key, name)
+		}
+		held.Release()
+		return err
+	}
+	return nil
+}
+
+// createTag creates the tag key (spelled name) if names has no id for it,
+// and records its id, or -1 when KlickTipp refused it (its contacts fail;
+// it is not tried again in this job).
+func (h *KlickTippUpsert) createTag(ctx context.Context, sess *klicktipp.Session, a *Attempt, names map[string]int64, key, name string) error {
+	if names[key] != 0 {
+		return nil
+	}
+	var id int64
+	err := a.Call(ctx, func(ctx context.Context) error {
+		var cerr error
+		id, cerr = sess.CreateTag(ctx, name)
+		return cerr
+	})
+	switch {
+	case err == nil:
+		names[key] = id
+		a.Log.Info("created klicktipp tag", "tag", name, "id", id)
+	case ItemFailure(err):
+		a.Log.Warn("cannot create klicktipp tag", "tag", name, "err", err)
+		names[key] = -1
+	default:
+		return JobError(fmt.Errorf("creating tag %q: %w", name, err))
+	}
+	return nil
+}
+
+// tagLockKey is the LocksBucket key of creating tag name (lower-cased) for
+// the KlickTipp account credential: "klicktipp.<hash>.tag.<hash>", the
+// credential hashed as the limiter hashes it, so no key holds a secret.
+func tagLockKey(credential, name string) string {
+	c := sha256.Sum256([]byte("klicktipp\x00" + credential))
+	n := sha256.Sum256([]byte(strings.TrimSpace(name)))
+	return "klicktipp." + hex.EncodeToString(c[:8]) + ".tag." + hex.EncodeToString(n[:8])
 }
 
 // lookUpTags lists the account's tags (GET /tag) and sets the id of every

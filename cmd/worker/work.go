@@ -40,6 +40,12 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	if err != nil {
 		return nil // ctx done: a clean stop
 	}
+	tkv, err := retry(ctx, m, "locks bucket", func(ctx context.Context) (jetstream.KeyValue, error) {
+		return jobs.EnsureLocks(ctx, js, c.StreamReplicas)
+	})
+	if err != nil {
+		return nil // ctx done: a clean stop
+	}
 	lims := limiter.NewRegistry(limiter.Config{
 		MaxBlock: c.LimiterMaxBlock, MaxWait: c.HoldRateLimit, KV: lkv, Metrics: m.metrics, Logger: m.log,
 	})
@@ -52,6 +58,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 		Observer:  m.metrics.ObserveAPI,
 		OnSession: m.sessionEvent,
 		Dynamic:   m.dynamic(),
+		Locks:     jobs.NewLocks(tkv),
 	})
 	if err != nil {
 		return err

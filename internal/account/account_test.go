@@ -80,7 +80,8 @@ func TestLoadFileErrors(t *testing.T) {
 
 func TestRoute(t *testing.T) {
 	t.Parallel()
-	r, err := account.New(account.Config{Profiles: map[string]account.Profile{
+	locks := jobs.NewLocks(nil)
+	r, err := account.New(account.Config{Locks: locks, Profiles: map[string]account.Profile{
 		"default": {ClickyID: &account.ClickyID{APIKey: clickyidtest.DefaultAPIKey}},
 		"kt":      {KlickTipp: &account.KlickTipp{Username: "u", Password: "p"}},
 	}, Defaults: account.Defaults{ClickyIDBaseURL: "https://clickyid.com/api/v1", KlickTippBaseURL: "https://api.klicktipp.com",
@@ -101,8 +102,10 @@ func TestRoute(t *testing.T) {
 	}
 	if h, err := r.Route(&jobs.Job{Kind: jobs.KindContactUpsert, Target: "klicktipp", Account: "kt"}); err != nil {
 		t.Error(err)
-	} else if _, ok := h.(*jobs.KlickTippUpsert); !ok {
+	} else if k, ok := h.(*jobs.KlickTippUpsert); !ok {
 		t.Errorf("handler %T", h)
+	} else if k.Locks != locks || k.Credential != "u" {
+		t.Errorf("klicktipp handler: locks %p (want %p), credential %q (want the username)", k.Locks, locks, k.Credential)
 	}
 	for _, j := range []*jobs.Job{
 		{Kind: jobs.KindContactUpsert, Target: "klipy", Account: "default"},

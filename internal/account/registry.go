@@ -70,6 +70,10 @@ type Config struct {
 	OnSession func(klicktipp.SessionEvent) // KlickTipp session metrics; may be nil
 	// Dynamic holds accounts granted while running (onboarding); may be nil.
 	Dynamic *Dynamic
+	// Locks makes creating a KlickTipp tag single across the fleet
+	// (jobs.LocksBucket, keyed by the account's username, hashed); nil:
+	// single within this process only.
+	Locks *jobs.Locks
 }
 
 // Registry routes jobs to handlers and caches one client per account and
@@ -182,7 +186,8 @@ func (r *Registry) build(account, api string, limited bool) (jobs.Handler, error
 		if err != nil {
 			return nil, err
 		}
-		h = &jobs.KlickTippUpsert{Client: c, CreateTags: k.CreateTags == nil || *k.CreateTags}
+		h = &jobs.KlickTippUpsert{Client: c, CreateTags: k.CreateTags == nil || *k.CreateTags,
+			Locks: r.cfg.Locks, Credential: k.Username}
 	case "klipy":
 		k := p.Klipy
 		if k == nil {

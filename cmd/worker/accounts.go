@@ -75,11 +75,23 @@ func checkProfiles(c *config.Config, p map[string]account.Profile, sandbox bool)
 	if !errors.As(err, &pe) {
 		return err
 	}
-	v := "ACCOUNTS_FILE"
+	v, reason := "ACCOUNTS_FILE", pe.Error() // account "acme": clickyid.apiKey is malformed (...)
 	if pe.Account == jobs.DefaultAccount && fromEnv(c) {
-		v = map[string]string{"klicktipp": "KLICKTIPP_DEVELOPER_KEY", "klipy": "KLIPY_API_KEY", "clickyid": "CLICKYID_API_KEY"}[pe.API]
+		if ev, ok := envVars[pe.API+"."+pe.Field]; ok {
+			v, reason = ev, pe.Err.Error()
+		} else {
+			v = map[string]string{"klicktipp": "KLICKTIPP_DEVELOPER_KEY", "klipy": "KLIPY_API_KEY", "clickyid": "CLICKYID_API_KEY"}[pe.API]
+		}
 	}
-	return &config.Error{Var: v, Reason: pe.Error()}
+	return &config.Error{Var: v, Reason: reason}
+}
+
+// envVars names the variable each value of the default account comes from
+// (ProfileError's API and Field).
+var envVars = map[string]string{
+	"klicktipp.username": "KLICKTIPP_USERNAME", "klicktipp.password": "KLICKTIPP_PASSWORD",
+	"klicktipp.developerKey": "KLICKTIPP_DEVELOPER_KEY", "klicktipp.customerKey": "KLICKTIPP_CUSTOMER_KEY",
+	"klipy.apiKey": "KLIPY_API_KEY", "clickyid.apiKey": "CLICKYID_API_KEY",
 }
 
 // fromEnv reports whether the default account comes from the variables.

@@ -56,11 +56,11 @@ func TestLoadFileErrors(t *testing.T) {
 	cases := map[string]string{
 		`{"acme": {"klicktipp": {"username": "a", "password": "pw-canary"},}`: "not valid JSON",
 		`{"acme": {"hubspot": {}}}`:                                                          "unknown field",
-		`{"acme": {"klipy": {}}}`:                                                            "apiKey is required",
-		`{"acme": {"klicktipp": {"password": "pw-canary"}}}`:                                 "username is required",
+		`{"acme": {"klipy": {}}}`:                                                            "klipy.apiKey is required",
+		`{"acme": {"klicktipp": {"password": "pw-canary"}}}`:                                 "klicktipp.username is required",
 		`{"a b": {"klipy": {"apiKey": "k"}}}`:                                                "account name",
-		`{"acme": {"klipy": {"apiKey": "k", "apiKeyFile": "/x"}}}`:                           "both inline and as a file",
-		`{"acme": {"klipy": {"apiKeyFile": "/nonexistent/key"}}}`:                            "cannot be read",
+		`{"acme": {"klipy": {"apiKey": "k", "apiKeyFile": "/x"}}}`:                           "klipy.apiKey is given both inline and as a file",
+		`{"acme": {"klipy": {"apiKeyFile": "/nonexistent/key"}}}`:                            "klipy.apiKeyFile /nonexistent/key cannot be read",
 		`{"acme": {"klipy": {"apiKey": "k"}}, "b": {}, "acme": {"klipy": {"apiKey": "k2"}}}`: `account "acme" is defined twice`,
 	}
 	for body, want := range cases {
@@ -241,5 +241,48 @@ func TestClickyIDBulkPerMinute(t *testing.T) {
 	}
 	if sent < 100 {
 		t.Errorf("only %d bulk calls in 10 minutes; the class allows 120", sent)
+	}
+}
+
+// TestProfileErrorsNameKeys: a profile's unusable value is named as
+// ACCOUNTS_FILE spells it (section and JSON key), with the account, never
+// as the client's Go field, and never with the secret.
+func TestProfileErrorsNameKeys(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		p     account.Profile
+		field string
+		want  string
+	}{
+		{account.Profile{ClickyID: &account.ClickyID{APIKey: "ck_live_secret-canary"}}, "apiKey",
+			`account "acme": clickyid.apiKey is malformed (want ck_live_ and 40 hex characters)`},
+		{account.Profile{ClickyID: &account.ClickyID{APIKey: clickyidtest.DefaultAPIKey, BaseURL: "http://clickyid.example.com"}}, "baseUrl",
+			`account "acme": clickyid.baseUrl is not usable: "http://clickyid.example.com" must be https://`},
+		{account.Profile{Klipy: &account.Klipy{APIKey: "klipy secret-canary"}}, "apiKey",
+			`account "acme": klipy.apiKey must not contain whitespace or control characters`},
+		{account.Profile{Klipy: &account.Klipy{APIKey: "k", BaseURL: "ftp://klipy.example.com"}}, "baseUrl",
+			`account "acme": klipy.baseUrl is not usable: "ftp://klipy.example.com" must be https://`},
+		{account.Profile{KlickTipp: &account.KlickTipp{Username: "u", DeveloperKey: "secret-canary", CustomerKey: "c"}}, "developerKey",
+			`account "acme": klicktipp.developerKey is not hex`},
+		{account.Profile{KlickTipp: &account.KlickTipp{Username: "u", Password: "secret-canary", DeveloperKey: "ab"}}, "customerKey",
+			`account "acme": klicktipp.customerKey is required with developerKey`},
+		{account.Profile{KlickTipp: &account.KlickTipp{Username: "u", Password: "secret-canary", CustomerKey: "c"}}, "developerKey",
+			`account "acme": klicktipp.developerKey is required with customerKey`},
+		{account.Profile{KlickTipp: &account.KlickTipp{Username: "u", Password: "p", BaseURL: "not a url"}}, "baseUrl",
+			`account "acme": klicktipp.baseUrl is not usable`},
+	}
+	for _, c := range cases {
+		_, err := account.New(account.Config{Profiles: map[string]account.Profile{"acme": c.p}})
+		var pe *account.ProfileError
+		if !errors.As(err, &pe) {
+			t.Errorf("New(%+v) = %v, want a *ProfileError", c.p, err)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), c.want) || pe.Field != c.field || strings.Contains(err.Error(), "Config.") {
+			t.Errorf("New = %q (field %q), want %q… (field %q)", err, pe.Field, c.want, c.field)
+		}
+		if strings.Contains(err.Error(), "secret-canary") {
+			t.Errorf("error leaks a secret: %v", err)
+		}
 	}
 }

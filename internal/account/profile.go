@@ -112,25 +112,29 @@ func (p *Profile) readSecretFiles() error {
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return fmt.Errorf("%s file %s cannot be read", what, path)
+			return fmt.Errorf("%sFile %s cannot be read", what, path)
 		}
 		*dst = strings.TrimRight(string(b), "\r\n")
 		return nil
 	}
 	if k := p.KlickTipp; k != nil {
-		if err := errors.Join(read(&k.Password, k.PasswordFile, "klicktipp password"),
-			read(&k.DeveloperKey, k.DevKeyFile, "klicktipp developerKey"),
-			read(&k.CustomerKey, k.CustKeyFile, "klicktipp customerKey")); err != nil {
-			return err
+		// The first fault only: an error is one line.
+		for _, f := range []struct {
+			dst        *string
+			path, what string
+		}{{&k.Password, k.PasswordFile, "klicktipp.password"}, {&k.DeveloperKey, k.DevKeyFile, "klicktipp.developerKey"}, {&k.CustomerKey, k.CustKeyFile, "klicktipp.customerKey"}} {
+			if err := read(f.dst, f.path, f.what); err != nil {
+				return err
+			}
 		}
 	}
 	if k := p.Klipy; k != nil {
-		if err := read(&k.APIKey, k.APIKeyFile, "klipy apiKey"); err != nil {
+		if err := read(&k.APIKey, k.APIKeyFile, "klipy.apiKey"); err != nil {
 			return err
 		}
 	}
 	if k := p.ClickyID; k != nil {
-		if err := read(&k.APIKey, k.APIKeyFile, "clickyid apiKey"); err != nil {
+		if err := read(&k.APIKey, k.APIKeyFile, "clickyid.apiKey"); err != nil {
 			return err
 		}
 	}
@@ -140,17 +144,17 @@ func (p *Profile) readSecretFiles() error {
 func (p *Profile) check() error {
 	if k := p.KlickTipp; k != nil {
 		if k.Username == "" {
-			return errors.New("klicktipp: username is required")
+			return errors.New("klicktipp.username is required")
 		}
 		if k.Password == "" && (k.DeveloperKey == "" || k.CustomerKey == "") {
-			return errors.New("klicktipp: needs password, or developerKey and customerKey")
+			return errors.New("klicktipp needs password, or developerKey and customerKey")
 		}
 	}
 	if k := p.Klipy; k != nil && k.APIKey == "" {
-		return errors.New("klipy: apiKey is required")
+		return errors.New("klipy.apiKey is required")
 	}
 	if k := p.ClickyID; k != nil && k.APIKey == "" {
-		return errors.New("clickyid: apiKey is required")
+		return errors.New("clickyid.apiKey is required")
 	}
 	return nil
 }

@@ -21,13 +21,24 @@ var ErrNoCredentials = errors.New("no credentials")
 
 // ProfileError says which account's credentials for which API are unusable
 // (a malformed key, a bad base URL). Its message never holds a secret.
+// Its message names the value as ACCOUNTS_FILE spells it: `account "acme":
+// clickyid.apiKey is malformed (want ck_live_ and 40 hex characters)`.
 type ProfileError struct {
 	Account string
 	API     string // "klicktipp", "klipy" or "clickyid"
-	Err     error
+	// Field is the JSON key of the bad value in the API's section
+	// ("apiKey", "baseUrl", "developerKey", ...); empty when only the
+	// client's own check found the fault (Err then says what it is).
+	Field string
+	Err   error // what is wrong: "is malformed (...)", "is required with developerKey"
 }
 
-func (e *ProfileError) Error() string { return fmt.Sprintf("account %q: %v", e.Account, e.Err) }
+func (e *ProfileError) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("account %q: %v", e.Account, e.Err)
+	}
+	return fmt.Sprintf("account %q: %s.%s %v", e.Account, e.API, e.Field, e.Err)
+}
 
 // Unwrap returns the client's error.
 func (e *ProfileError) Unwrap() error { return e.Err }
@@ -87,8 +98,9 @@ type Registry struct {
 	handlers map[string]jobs.Handler // "account/api"
 }
 
-// New checks every profile by building its clients once (without limiters,
-// and not kept), so a bad base URL or key format stops the start instead of
+// New checks every profile, its values by their JSON keys and then by
+// building its clients once (without limiters, and not kept), so a bad base
+// URL or key format stops the start with a *ProfileError instead of
 // dead-lettering jobs later.
 func New(cfg Config) (*Registry, error) {
 	if cfg.HTTPClient == nil {
@@ -100,6 +112,9 @@ func New(cfg Config) (*Registry, error) {
 		for api, set := range map[string]bool{"klicktipp": p.KlickTipp != nil, "klipy": p.Klipy != nil, "clickyid": p.ClickyID != nil} {
 			if !set {
 				continue
+			}
+			if field, err := checkFields(api, p, cfg.AllowInsecureHTTP); err != nil {
+				return nil, &ProfileError{Account: name, API: api, Field: field, Err: err}
 			}
 			if _, err := r.build(name, api, false); err != nil {
 				return nil, &ProfileError{Account: name, API: api, Err: err}

@@ -1,7 +1,28 @@
 package jobs
 
-import "github.com/nats-io/nats.go/jetstream"
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
 
 // WrapLaneConsumers makes r wrap every lane consumer it binds with f (a
 // test's fault injection, such as lost acks). Call it before Run.
 func WrapLaneConsumers(r *Runner, f func(jetstream.Consumer) jetstream.Consumer) { r.wrapLane = f }
+
+// EnsureLocksTTL is EnsureLocks with entries living ttl, and locks that
+// wait at most wait (and refresh every wait/3).
+func EnsureLocksTTL(ctx context.Context, js jetstream.JetStream, ttl, wait time.Duration) (*Locks, error) {
+	kv, err := ensureLocks(ctx, js, 1, ttl)
+	if err != nil {
+		return nil, err
+	}
+	return &Locks{kv: kv, ttl: wait}, nil
+}
+
+// Abandon stops refreshing k without releasing it, as a crashed holder.
+func (k *Lock) Abandon() {
+	close(k.stop)
+	<-k.done
+}

@@ -25,12 +25,16 @@ const LockTTL = 15 * time.Second
 // one revision per key, every entry expiring LockTTL after it was written,
 // with a marker when it does so that waiters learn of it at once.
 func EnsureLocks(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	return ensureLocks(ctx, js, replicas, LockTTL)
+}
+
+func ensureLocks(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:         LocksBucket,
 		Description:    "crmsync short-lived fleet-wide locks (tag creation), by hashed key",
 		History:        1,
-		TTL:            LockTTL,
-		LimitMarkerTTL: LockTTL,
+		TTL:            ttl,
+		LimitMarkerTTL: ttl,
 		Storage:        jetstream.MemoryStorage,
 		Replicas:       max(replicas, 1),
 	})

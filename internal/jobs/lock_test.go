@@ -138,6 +138,39 @@ func TestLockWaitReleased(t *testing.T) {
 	}
 }
 
+// TestLockExpires: a lock whose holder stopped refreshing it (a crashed
+// replica) frees itself after the bucket's TTL, and a waiter learns of it
+// from the expiry marker, long before its own bound.
+func TestLockExpires(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{})
+	ctx := context.Background()
+	locks, err := jobs.EnsureLocksTTL(ctx, b.js, time.Second, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := locks.TryLock(ctx, "k.crashed")
+	if err != nil || held == nil {
+		t.Fatalf("TryLock = %v, %v", held, err)
+	}
+	held.Abandon()
+	waited := make(chan error, 1)
+	go func() { waited <- locks.Wait(ctx, "k.crashed") }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("Wait = %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Wait did not return after the abandoned lock's TTL (1 s)")
+	}
+	again, err := locks.TryLock(ctx, "k.crashed")
+	if err != nil || again == nil {
+		t.Fatalf("TryLock after expiry = %v, %v", again, err)
+	}
+	again.Release()
+}
+
 func contains(ids []int64, id int64) bool {
 	for _, x := range ids {
 		if x == id {

@@ -16,13 +16,21 @@ import (
 // reached the server), so each message is delivered again after the ack
 // wait, after its result was published.
 type lossyConsumer struct {
-	jetstream.Consumer
 	mu   sync.Mutex
 	lost map[uint64]bool // stream sequences whose ack was lost
 }
 
-func (c *lossyConsumer) Fetch(n int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
-	batch, err := c.Consumer.Fetch(n, opts...)
+// lossyLane is one lane's consumer, losing acks through the shared
+// lossyConsumer. Each (re)bound lane gets its own, so a lane consumer
+// re-created by the scan never races a Fetch on another.
+type lossyLane struct {
+	jetstream.Consumer
+	c *lossyConsumer
+}
+
+func (l *lossyLane) Fetch(n int, opts ...jetstream.FetchOpt) (jetstream.MessageBatch, error) {
+	c := l.c
+	batch, err := l.Consumer.Fetch(n, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -39,8 +47,7 @@ func (c *lossyConsumer) Fetch(n int, opts ...jetstream.FetchOpt) (jetstream.Mess
 
 // wrap makes c lose the first ack of each message of cons (one lane).
 func (c *lossyConsumer) wrap(cons jetstream.Consumer) jetstream.Consumer {
-	c.Consumer = cons
-	return c
+	return &lossyLane{Consumer: cons, c: c}
 }
 
 func (c *lossyConsumer) losses() int {

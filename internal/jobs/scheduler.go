@@ -62,7 +62,8 @@ type lane struct {
 	// Owned by the scheduler loop.
 	running   int
 	lastStart time.Time
-	busySince time.Time // when running last went from 0 to 1
+	busySince time.Time // start of its current spell of work (no idle gap over settle)
+	idleSince time.Time // when running last went to 0
 	paced     time.Time // last time its credential had no budget
 	runs      map[*run]struct{}
 }
@@ -317,6 +318,9 @@ func (s *scheduler) ended(r *run) {
 	}
 	s.perAPI[l.API]--
 	l.running--
+	if l.running == 0 {
+		l.idleSince = time.Now()
+	}
 	if m := s.r.m; m != nil {
 		m.LaneInFlight.WithLabelValues(l.API, l.Account, l.Priority()).Dec()
 	}
@@ -513,8 +517,10 @@ func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 		s.backRunning++
 	}
 	s.perAPI[l.API]++
-	if l.running == 0 {
-		l.busySince = time.Now()
+	if now := time.Now(); l.running == 0 && (l.busySince.IsZero() || now.Sub(l.idleSince) > settle) {
+		// A lane whose jobs follow one another without a pause stays in
+		// one spell of work: short jobs must not restart its ramp.
+		l.busySince = now
 	}
 	l.running++
 	l.lastStart = time.Now()

@@ -69,8 +69,13 @@ func (e *env) startWorker(t *testing.T, dead ...string) *klicktipptest.Server {
 	go func() { done <- r.Run(rctx) }()
 	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("the worker's Run did not return within 30s of cancel")
 		}
 	})
 	return kt

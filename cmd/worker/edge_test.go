@@ -50,7 +50,7 @@ func storeOf(env []string) string {
 func TestEmbeddedRequiresItsToken(t *testing.T) {
 	env := baseEnv(t)
 	b := start(t, env)
-	url := <-b.m.natsURL
+	url := recv(t, b.m.natsURL, "the embedded server's URL")
 	for name, opts := range map[string][]nats.Option{"no token": nil, "wrong token": {nats.Token("guess")}} {
 		if nc, err := nats.Connect(url, opts...); err == nil {
 			nc.Close()
@@ -73,7 +73,7 @@ func TestEmbeddedRequiresItsToken(t *testing.T) {
 func TestEmbeddedTokenFromEnv(t *testing.T) {
 	env := append(baseEnv(t), "EMBEDDED_NATS_TOKEN=tok-from-env-1")
 	b := start(t, env)
-	nc, err := nats.Connect(<-b.m.natsURL, nats.Token("tok-from-env-1"))
+	nc, err := nats.Connect(recv(t, b.m.natsURL, "the embedded server's URL"), nats.Token("tok-from-env-1"))
 	if err != nil {
 		t.Fatalf("EMBEDDED_NATS_TOKEN refused: %v", err)
 	}
@@ -175,6 +175,8 @@ func TestUnreachableNATSURLIsNamed(t *testing.T) {
 	case httpAddr = <-m.httpAddr:
 	case err := <-done:
 		t.Fatalf("Run ended: %v", err)
+	case <-time.After(waitTimeout):
+		t.Fatalf("HTTP listener not up within %s", waitTimeout)
 	}
 	// Until the first dial has failed, /readyz says it is not connected yet;
 	// wait for the answer that follows the failure.
@@ -229,7 +231,7 @@ func TestDeadLetterDepthAndItems(t *testing.T) {
 	b := startLog(t, baseEnv(t), true, io.Discard, func(m *Main) { m.dlqEvery = 20 * time.Millisecond })
 	url := "http://" + b.http + "/metrics"
 	awaitMetrics(t, url, "crmsync_dead_letter_depth 0", `crmsync_items_total{kind="email.validate",outcome="succeeded"} 0`)
-	nc, err := nats.Connect(<-b.m.natsURL, nats.Token(b.m.embedded.Token()))
+	nc, err := nats.Connect(recv(t, b.m.natsURL, "the embedded server's URL"), nats.Token(b.m.embedded.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,8 @@ func startLog(t *testing.T, env []string, sandbox bool, log io.Writer, opts ...f
 	case b.http = <-m.httpAddr:
 	case err := <-b.done:
 		t.Fatalf("Run ended early: %v", err)
+	case <-time.After(waitTimeout):
+		t.Fatalf("HTTP listener not up within %s", waitTimeout)
 	}
 	select {
 	case <-m.running:
@@ -86,12 +88,40 @@ func (b *bundle) stop(t *testing.T) {
 	}
 	b.cancel()
 	b.cancel = nil
-	if err := <-b.done; err != nil {
+	if err := recv(t, b.done, "Run's return after cancel"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 	if err := b.m.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
+}
+
+// waitTimeout bounds every wait on a channel in these tests (Run returns
+// within WORKER_SHUTDOWN_GRACE, 30 s by default), so a worker that never
+// signals fails its test with what it waited for instead of hanging the
+// package.
+const waitTimeout = 60 * time.Second
+
+// recv receives from ch, failing the test after waitTimeout with what.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitTimeout):
+		t.Fatalf("%s: nothing within %s", what, waitTimeout)
+		var zero T
+		return zero
+	}
+}
+
+// waitFor runs wait (a Wait that blocks) and fails the test if it does not
+// return within waitTimeout.
+func waitFor(t *testing.T, wait func(), what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	recv(t, done, what)
 }
 
 func get(t *testing.T, url string) (int, string) {
@@ -227,22 +257,27 @@ func TestSIGTERMExitsZero(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	sc := bufio.NewScanner(stderr)
-	bound := false
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), "streams bound") {
-			bound = true
-			break
+	bound := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "streams bound") {
+				bound <- true
+				return
+			}
 		}
-	}
-	if !bound {
+		bound <- false
+	}()
+	if !recv(t, bound, "the worker's 'streams bound' log line") {
 		t.Fatal("worker never logged 'streams bound'")
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
+	var werr error
+	waitFor(t, func() { werr = cmd.Wait() }, "the worker's exit after SIGTERM")
+	if werr != nil {
+		t.Fatalf("exit after SIGTERM: %v", werr)
 	}
 }

@@ -41,7 +41,7 @@ func TestSandboxOnboarding(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("onboarding listener not up")
 	}
-	nc, err := nats.Connect(<-b.m.natsURL, nats.Token(b.m.embedded.Token()))
+	nc, err := nats.Connect(recv(t, b.m.natsURL, "the embedded server's URL"), nats.Token(b.m.embedded.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func TestSandboxOnboarding(t *testing.T) {
 		t.Fatal("runner not started within 20s")
 	}
 	rcancel2()
-	if err := <-done; err != nil {
+	if err := recv(t, done, "Run's return after cancel"); err != nil {
 		t.Errorf("Run: %v", err)
 	}
 	_ = m.Close()

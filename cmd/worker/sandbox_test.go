@@ -15,7 +15,7 @@ import (
 
 func TestSandboxRunsJobsEndToEnd(t *testing.T) {
 	b := startMode(t, baseEnv(t), true)
-	nc, err := nats.Connect(<-b.m.natsURL, nats.Token(b.m.embedded.Token()))
+	nc, err := nats.Connect(recv(t, b.m.natsURL, "the embedded server's URL"), nats.Token(b.m.embedded.Token()))
 	if err != nil {
 		t.Fatal(err)
 	}

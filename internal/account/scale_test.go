@@ -67,8 +67,11 @@ func BenchmarkManyAccounts(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if err := l.Wait(ctx); err != nil {
-				b.Fatalf("account %d: %v", i, err)
+			wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = l.Wait(wctx)
+			cancel()
+			if err != nil {
+				b.Fatalf("account %d: limiter Wait: %v", i, err)
 			}
 		}
 		idle(b, "used", base)

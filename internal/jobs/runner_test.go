@@ -503,8 +503,13 @@ func TestReplicasShareTheConsumer(t *testing.T) {
 		go func() { done <- r.Run(ctx) }()
 		t.Cleanup(func() {
 			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("replica %d: %v", replica, err)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("replica %d: %v", replica, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("replica %d: Run did not return within 30s of cancel", replica)
 			}
 		})
 	}

@@ -150,7 +150,11 @@ func TestAPIFaults(t *testing.T) {
 	}()
 	ok := res.await(3*time.Minute, func(m []message) bool { return distinctIDs(m) >= len(ids) })
 	close(stopExpiry)
-	<-expiryDone
+	select {
+	case <-expiryDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session-expiry goroutine did not stop within 10s")
+	}
 	if !ok {
 		msgs, _ := res.snapshot()
 		t.Fatalf("%d of %d jobs finished within 3m:\n%s", distinctIDs(msgs), len(ids), tail(w.book, 20))

@@ -165,7 +165,11 @@ func startProc(t testing.TB, name, bin string, args, env []string, book *logBook
 		case <-p.exited:
 		default:
 			_ = p.cmd.Process.Kill()
-			<-p.exited
+			select {
+			case <-p.exited:
+			case <-time.After(10 * time.Second):
+				t.Errorf("%s (or a process holding its output) did not end within 10s of SIGKILL", p.name)
+			}
 		}
 	})
 	return p

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"crmsync/internal/apis"
 	"crmsync/internal/apis/clickyid"
@@ -203,7 +204,13 @@ func TestValidateBulkConcurrent(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the %d concurrent ValidateBulk workers did not return within 30s", workers)
+	}
 	close(errs)
 	for err := range errs {
 		if err != nil {

@@ -264,7 +264,7 @@ func TestConcurrentExpiryOneRelogin(t *testing.T) {
 			errs <- err
 		})
 	}
-	wg.Wait()
+	waitGroup(t, &wg, "the 20 callers sharing one relogin")
 	close(errs)
 	for err := range errs {
 		if err != nil {
@@ -279,6 +279,19 @@ func TestConcurrentExpiryOneRelogin(t *testing.T) {
 	}
 	if b.srv.OpenSessions() != 0 {
 		t.Fatalf("%d sessions left open", b.srv.OpenSessions())
+	}
+}
+
+// waitGroup waits for wg, failing the test after 30 s with what it waited
+// for: a client call that never returns must not hang the package.
+func waitGroup(t *testing.T, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s: not done within 30s", what)
 	}
 }
 
@@ -304,7 +317,7 @@ func TestManySessionsCountsMatch(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	waitGroup(t, &wg, "the 10 sessions' subscribe and logout")
 	if b.srv.Logins() != 10 || b.srv.Logouts() != 10 || b.srv.OpenSessions() != 0 {
 		t.Fatalf("logins %d logouts %d open %d; want 10 10 0", b.srv.Logins(), b.srv.Logouts(), b.srv.OpenSessions())
 	}

@@ -180,7 +180,13 @@ func TestUpsertPersonConcurrent(t *testing.T) {
 			ids[i] = r.ID
 		}()
 	}
-	wg.Wait()
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the 20 concurrent upserts did not return within 30s")
+	}
 	seen := map[string]bool{}
 	for _, id := range ids {
 		if id == "" || seen[id] {

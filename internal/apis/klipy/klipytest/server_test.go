@@ -360,7 +360,13 @@ func TestConcurrentUpserts(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	waited := make(chan struct{})
+	go func() { wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the 16 concurrent upserts did not return within 30s")
+	}
 	if n := len(b.srv.People()); n != 8 {
 		t.Fatalf("%d people, want 8", n)
 	}

@@ -62,7 +62,13 @@ func (b *bundle) login(t *testing.T) *klicktipp.Session {
 	if err != nil {
 		t.Fatalf("Login: %v", err)
 	}
-	t.Cleanup(func() { _ = s.Logout(context.Background()) })
+	t.Cleanup(func() {
+		// Bounded: Logout waits for the session's lock, which a failed
+		// test may have left held.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Logout(ctx)
+	})
 	return s
 }
 

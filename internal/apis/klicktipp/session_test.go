@@ -274,8 +274,10 @@ func TestConcurrentExpiryOneRelogin(t *testing.T) {
 	if s.Relogins() != 1 || b.srv.Logins() != 2 {
 		t.Fatalf("relogins %d logins %d; want 1, 2", s.Relogins(), b.srv.Logins())
 	}
-	if err := s.Logout(context.Background()); err != nil {
-		t.Fatal(err)
+	lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Logout(lctx); err != nil {
+		t.Fatalf("Logout: %v", err)
 	}
 	if b.srv.OpenSessions() != 0 {
 		t.Fatalf("%d sessions left open", b.srv.OpenSessions())

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -21,8 +22,14 @@ func EnsureLocksTTL(ctx context.Context, js jetstream.JetStream, ttl, wait time.
 	return &Locks{kv: kv, ttl: wait}, nil
 }
 
-// Abandon stops refreshing k without releasing it, as a crashed holder.
-func (k *Lock) Abandon() {
+// Abandon stops refreshing k without releasing it, as a crashed holder;
+// it fails t if the refresher has not stopped within 10 s.
+func (k *Lock) Abandon(t testing.TB) {
+	t.Helper()
 	close(k.stop)
-	<-k.done
+	select {
+	case <-k.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lock's refresher did not stop within 10s of Abandon")
+	}
 }

@@ -153,7 +153,7 @@ func TestLockExpires(t *testing.T) {
 	if err != nil || held == nil {
 		t.Fatalf("TryLock = %v, %v", held, err)
 	}
-	held.Abandon()
+	held.Abandon(t)
 	waited := make(chan error, 1)
 	go func() { waited <- locks.Wait(ctx, "k.crashed") }()
 	select {

@@ -289,6 +289,6 @@ func (b *bench) backlog(ctx context.Context) error {
 	rss := median(res["crmsync"], func(r run) float64 { return float64(r.rss) / 1e6 })
 	b.rows = append(b.rows, row{ID: "B7", Workload: fmt.Sprintf("worker on a %s-item backlog (%s jobs)", thousands(rows), thousands(rows/50)),
 		Figure: fmt.Sprintf("peak RSS %.1f MB; first result %.2f s after start", rss, f),
-		Anchor: "", Ratio: rss, Target: "≤ 100 MB; ≤ 1 s", Met: rss <= 100 && f <= 1, chart: ""})
+		Anchor: "", Ratio: rss, NoRatio: true, Target: "≤ 100 MB; ≤ 1 s", Met: rss <= 100 && f <= 1, chart: ""})
 	return nil
 }

@@ -126,7 +126,7 @@ func (b *bench) live(ctx context.Context) error {
 	b.rows = append(b.rows, row{ID: "B5", Workload: fmt.Sprintf("%d live jobs during a %d x %d KlickTipp backfill, 4 slots, 100 ms, 20/s", nLive, backfill.Jobs, backfill.Per),
 		Figure: fmt.Sprintf("start p50 %.2f s, p99 %.2f s (finish p99 %.2f s beyond own calls)", c50, c99, ce99),
 		Anchor: fmt.Sprintf("peer (FIFO) start p50 %.1f s, p99 %.1f s", p50p, p99p),
-		Ratio:  c99, Target: "p99 ≤ 2 s", Met: c99 <= 2, chart: ""})
+		Ratio:  c99, NoRatio: true, Target: "p99 ≤ 2 s", Met: c99 <= 2, chart: ""})
 	return nil
 }
 

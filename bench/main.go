@@ -5,7 +5,7 @@
 // Every claim is a ratio or a count against an anchor measured in the same
 // run, the median of interleaved repetitions.
 //
-//	cd bench && go run .          # full run (about 25 minutes on 2 cores), writes RESULTS.md and chart.svg
+//	cd bench && go run .          # full run (about 20 minutes on 2 cores), writes RESULTS.md and chart.svg
 //	cd bench && go run . -quick   # a tenth of each size, one repetition (under 3 minutes)
 //	cd bench && go run . -only B3,B5
 //

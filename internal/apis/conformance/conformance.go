@@ -17,7 +17,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"crmsync/internal/apis"
 )
+
+// Classes maps a case's Want.Class to the sentinel the client's error must
+// match with errors.Is.
+var Classes = map[string]error{
+	"rate_limited": apis.ErrRateLimited, "unauthorized": apis.ErrUnauthorized, "forbidden": apis.ErrForbidden,
+	"not_found": apis.ErrNotFound, "validation": apis.ErrValidation, "transient": apis.ErrTransient,
+}
 
 // Case is one recorded answer of a real API, kept in a client package's
 // testdata/conformance.json: where it comes from, the request that got it,

@@ -17,12 +17,6 @@ import (
 	"crmsync/internal/apis/klicktipp/klicktipptest"
 )
 
-// classes maps the names used in testdata/conformance.json to the classes.
-var classes = map[string]error{
-	"rate_limited": apis.ErrRateLimited, "unauthorized": apis.ErrUnauthorized, "forbidden": apis.ErrForbidden,
-	"not_found": apis.ErrNotFound, "validation": apis.ErrValidation, "transient": apis.ErrTransient,
-}
-
 // checkOutcome asserts err (and result) against want.
 func checkOutcome(t *testing.T, c conformance.Case, result any, err error) {
 	t.Helper()
@@ -41,7 +35,7 @@ func checkOutcome(t *testing.T, c conformance.Case, result any, err error) {
 		}
 		return
 	}
-	class, ok := classes[c.Want.Class]
+	class, ok := conformance.Classes[c.Want.Class]
 	if !ok {
 		t.Fatalf("%s: unknown class %q", c.Name, c.Want.Class)
 	}

@@ -16,11 +16,6 @@ import (
 	"crmsync/internal/apis/klipy/klipytest"
 )
 
-var classes = map[string]error{
-	"rate_limited": apis.ErrRateLimited, "unauthorized": apis.ErrUnauthorized, "forbidden": apis.ErrForbidden,
-	"not_found": apis.ErrNotFound, "validation": apis.ErrValidation, "transient": apis.ErrTransient,
-}
-
 // TestConformanceClient replays every recorded answer through the client
 // and checks the outcome class, code and result (for a 429, Result is the
 // wait in seconds the client must report).
@@ -69,7 +64,7 @@ func TestConformanceClient(t *testing.T) {
 				return
 			}
 			var ae *apis.Error
-			if !errors.Is(err, classes[c.Want.Class]) || !errors.As(err, &ae) || ae.Code != c.Want.Code {
+			if !errors.Is(err, conformance.Classes[c.Want.Class]) || !errors.As(err, &ae) || ae.Code != c.Want.Code {
 				t.Fatalf("err = %v, want class %s code %q", err, c.Want.Class, c.Want.Code)
 			}
 			for _, s := range c.Want.Contains {

@@ -21,18 +21,12 @@ func EnsureCheckpoints(ctx context.Context, js jetstream.JetStream, ttl time.Dur
 	if ttl <= 0 {
 		ttl = 7 * 24 * time.Hour
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return ensureKV(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      CheckpointBucket,
 		Description: "crmsync job progress, by job message sequence",
-		History:     1,
 		TTL:         ttl,
 		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("kv %s: %w", CheckpointBucket, err)
-	}
-	return kv, nil
+	}, replicas)
 }
 
 // checkpoint is the saved progress of one job message.

@@ -28,18 +28,12 @@ func EnsureFinished(ctx context.Context, js jetstream.JetStream, ttl time.Durati
 	if ttl <= 0 {
 		ttl = 7 * 24 * time.Hour
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return ensureKV(ctx, js, jetstream.KeyValueConfig{
 		Bucket:      FinishedBucket,
 		Description: "crmsync job ids with a final result, by job id",
-		History:     1,
 		TTL:         ttl,
 		Storage:     jetstream.FileStorage,
-		Replicas:    max(replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("kv %s: %w", FinishedBucket, err)
-	}
-	return kv, nil
+	}, replicas)
 }
 
 // plainKey matches the ids used as keys as they are: dot-separated tokens

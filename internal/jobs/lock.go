@@ -29,19 +29,13 @@ func EnsureLocks(ctx context.Context, js jetstream.JetStream, replicas int) (jet
 }
 
 func ensureLocks(ctx context.Context, js jetstream.JetStream, replicas int, ttl time.Duration) (jetstream.KeyValue, error) {
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	return ensureKV(ctx, js, jetstream.KeyValueConfig{
 		Bucket:         LocksBucket,
 		Description:    "crmsync short-lived fleet-wide locks (tag creation), by hashed key",
-		History:        1,
 		TTL:            ttl,
 		LimitMarkerTTL: ttl,
 		Storage:        jetstream.MemoryStorage,
-		Replicas:       max(replicas, 1),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("kv %s: %w", LocksBucket, err)
-	}
-	return kv, nil
+	}, replicas)
 }
 
 // Locks takes locks in LocksBucket (the kv of EnsureLocks). It is safe for

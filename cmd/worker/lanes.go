@@ -10,11 +10,12 @@ import (
 )
 
 // credentials lists every account's APIs (the lanes created at start) and
-// returns a Pace reading each one's limiter, so the scheduler does not
-// start jobs that would only wait on a credential's rate limit. Accounts
-// onboarded while the worker runs (dyn, may be nil) are paced too; their
-// lanes are created with their first job.
-func credentials(c *config.Config, profiles map[string]account.Profile, lims *limiter.Registry, dyn *account.Dynamic) ([]jobs.Credential, func(jobs.Credential) time.Duration) {
+// returns the scheduler's Pace and Room, reading each one's limiter, so it
+// does not start jobs that would only wait on a credential's rate limit,
+// nor ramp up a credential whose budget is plentiful. Accounts onboarded
+// while the worker runs (dyn, may be nil) are read too; their lanes are
+// created with their first job.
+func credentials(c *config.Config, profiles map[string]account.Profile, lims *limiter.Registry, dyn *account.Dynamic) ([]jobs.Credential, func(jobs.Credential) time.Duration, func(jobs.Credential) int) {
 	d := defaults(c)
 	// The same limiter the account's client waits on: the registry hands
 	// out one per API and credential, with rate and burst resolved as the
@@ -61,19 +62,30 @@ func credentials(c *config.Config, profiles map[string]account.Profile, lims *li
 			}
 		}
 	}
-	return creds, func(cr jobs.Credential) time.Duration {
+	find := func(cr jobs.Credential) *limiter.Limiter {
 		if l := byCred[cr]; l != nil {
-			return l.Delay()
+			return l
 		}
 		if dyn != nil {
 			if p, ok := dyn.Get(cr.Account); ok {
-				if l := limiterOf(cr, p); l != nil {
-					return l.Delay()
-				}
+				return limiterOf(cr, p)
 			}
+		}
+		return nil
+	}
+	pace := func(cr jobs.Credential) time.Duration {
+		if l := find(cr); l != nil {
+			return l.Delay()
 		}
 		return 0
 	}
+	room := func(cr jobs.Credential) int {
+		if l := find(cr); l != nil {
+			return l.Room()
+		}
+		return 0 // unknown: ramp up
+	}
+	return creds, pace, room
 }
 
 // liveSlots maps WORKER_LIVE_SLOTS to jobs.Config.LiveSlots (0 there is the default 1).

@@ -13,8 +13,8 @@ import (
 	"crmsync/internal/limiter"
 )
 
-// Every static account's APIs get lanes at start, and Pace reads the very
-// limiter the account's client waits on (static or onboarded accounts).
+// Every static account's APIs get lanes at start, and Pace and Room read the
+// very limiter the account's client waits on (static or onboarded accounts).
 func TestCredentialsPaceTheirLimiters(t *testing.T) {
 	c, err := config.Load(nil)
 	if err != nil {
@@ -28,7 +28,7 @@ func TestCredentialsPaceTheirLimiters(t *testing.T) {
 	}
 	var dyn account.Dynamic
 	dyn.Set("late", account.Profile{Klipy: &account.Klipy{APIKey: "klipy_api_late"}})
-	creds, pace := credentials(c, profiles, lims, &dyn)
+	creds, pace, room := credentials(c, profiles, lims, &dyn)
 	slices.SortFunc(creds, func(a, b jobs.Credential) int {
 		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.API, b.API))
 	})
@@ -47,6 +47,9 @@ func TestCredentialsPaceTheirLimiters(t *testing.T) {
 		if d := pace(cr); d != 0 {
 			t.Errorf("pace(%v) = %s before any block", cr, d)
 		}
+		if n := room(cr); n < 1 {
+			t.Errorf("room(%v) = %d before any request", cr, n)
+		}
 	}
 	block("klipy", "klipy_api_acme", c.KlipyRate, c.KlipyBurst)
 	block("klipy", "klipy_api_late", c.KlipyRate, c.KlipyBurst)
@@ -56,6 +59,9 @@ func TestCredentialsPaceTheirLimiters(t *testing.T) {
 	} {
 		if d := pace(cr); (d > 20*time.Second) != blocked {
 			t.Errorf("pace(%v) = %s, blocked %v", cr, d, blocked)
+		}
+		if n := room(cr); (n == 0) != blocked {
+			t.Errorf("room(%v) = %d, blocked %v", cr, n, blocked)
 		}
 	}
 }

@@ -65,11 +65,11 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	}
 	m.log.Info("accounts ready", "accounts", reg.Len())
 
-	creds, pace := credentials(c, m.profiles, lims, m.dynamic())
+	creds, pace, room := credentials(c, m.profiles, lims, m.dynamic())
 	r, err := jobs.NewRunner(js, cons, ckv, reg, jobs.Config{
 		Concurrency: c.Concurrency, MaxAttempts: c.MaxAttempts, AckWait: c.AckWait, ShutdownGrace: c.ShutdownGrace,
 		APIConcurrency: map[string]int{jobs.APIKlickTipp: c.ConcurrencyKlickTipp, jobs.APIKlipy: c.ConcurrencyKlipy, jobs.APIClickyID: c.ConcurrencyClickyID},
-		LiveSlots:      liveSlots(c.LiveSlots), Credentials: creds, Pace: pace,
+		LiveSlots:      liveSlots(c.LiveSlots), Credentials: creds, Pace: pace, Room: room,
 		RetryBase: c.RetryBaseDelay, RetryMax: c.RetryMaxDelay, Hold: c.HoldRateLimit,
 		Limits: jobs.Limits{MaxBytes: c.MaxJobBytes, MaxItems: c.MaxJobItems},
 		Logger: m.log, Metrics: m.metrics, Finished: fkv,

@@ -38,10 +38,12 @@ func (s *scheduler) intake(ctx context.Context) {
 	}
 }
 
-// move validates an intake message once and publishes it to its lane,
-// acking it once the lane publish is confirmed. A message that can never
-// succeed (invalid, or for an account or API without credentials) is
-// dead-lettered from the intake as before lanes existed. When the lane
+// move checks an intake message's envelope (DecodeHead: kind, target,
+// account; its items are decoded once, when the job runs) and publishes it
+// to its lane, acking it once the lane publish is confirmed. A message
+// whose envelope can never succeed (invalid, or for an account or API
+// without credentials) is dead-lettered from the intake as before lanes
+// existed; one whose items are invalid is dead-lettered from its lane. When the lane
 // publish fails the message is handed back and moved again later; the
 // lane message's Nats-Msg-Id keeps that from queueing the job twice.
 func (s *scheduler) move(msg jetstream.Msg) {
@@ -52,7 +54,7 @@ func (s *scheduler) move(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
-	job, err := Decode(msg.Subject(), msg.Data(), r.cfg.Limits)
+	job, err := DecodeHead(msg.Subject(), msg.Data(), r.cfg.Limits)
 	if err == nil {
 		_, err = r.router.Route(job)
 	}

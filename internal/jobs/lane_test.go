@@ -40,6 +40,7 @@ type recorder struct {
 	gate     func(job *jobs.Job) <-chan struct{}
 	work     time.Duration // each job takes this long (a fetch round trip is far shorter)
 	startedC chan string
+	at       []time.Time // when each job in started started
 }
 
 func newRecorder() *recorder {
@@ -51,6 +52,7 @@ func (rc *recorder) Route(*jobs.Job) (jobs.Handler, error) { return rc, nil }
 func (rc *recorder) Handle(ctx context.Context, job *jobs.Job, a *jobs.Attempt) error {
 	rc.mu.Lock()
 	rc.started = append(rc.started, job.ID)
+	rc.at = append(rc.at, time.Now())
 	rc.backfill[job.ID] = apis.IsBackfill(ctx)
 	rc.running[job.API()]++
 	rc.most[job.API()] = max(rc.most[job.API()], rc.running[job.API()])
@@ -345,6 +347,52 @@ func TestAPICapAndLiveSlots(t *testing.T) {
 	}
 	if bf != 2 {
 		t.Errorf("first three starts %v: want 2 backfill jobs (one slot kept for live) and the clickyid one", rc.started[:3])
+	}
+}
+
+// A lane ramps up (one start per 250 ms in its first second) while its
+// credential's budget is scarce, and fills its slots at once when the
+// budget has room for many requests per job: an unlimited credential's
+// jobs do not queue behind a ramp meant to let pacing show.
+func TestRampOnlyWhileTheBudgetIsScarce(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		room int
+	}{{"scarce", 10}, {"plentiful", 1 << 20}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, opts{cfg: jobs.Config{Concurrency: 4, LiveSlots: -1}})
+			b.cfg.Pace = func(jobs.Credential) time.Duration { return 0 }
+			b.cfg.Room = func(jobs.Credential) int { return c.room }
+			rc := newRecorder()
+			release := make(chan struct{})
+			rc.gate = func(*jobs.Job) <-chan struct{} { return release }
+			for i := 0; i < 4; i++ {
+				b.publishP(t, validate(fmt.Sprintf("%s-%d", c.name, i), 1), "")
+			}
+			b.startWith(t, rc)
+			for n := 0; n < 4; n++ {
+				select {
+				case <-rc.startedC:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("only %d of 4 jobs started: %v", n, rc.order())
+				}
+			}
+			close(release)
+			b.results(t, 4, 30*time.Second)
+			rc.mu.Lock()
+			defer rc.mu.Unlock()
+			shortest := time.Hour
+			for i := 1; i < len(rc.at); i++ {
+				shortest = min(shortest, rc.at[i].Sub(rc.at[i-1]))
+			}
+			// The ramp's 250 ms is a floor the scheduler keeps; without it,
+			// the next start follows a fetch round trip.
+			if ramped := shortest >= 250*time.Millisecond; ramped != (c.room < 400) {
+				t.Errorf("room %d: shortest gap between starts %s, want ramped=%v", c.room, shortest, c.room < 400)
+			}
+		})
 	}
 }
 

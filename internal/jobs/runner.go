@@ -33,11 +33,19 @@ type Config struct {
 	// rate limiter now (nil: never). A lane whose credential waits longer
 	// than Hold starts nothing (its jobs would only be handed back); a lane
 	// already running a job starts another only when its credential has had
-	// budget at every look (every 50 ms) for a second and its last start is
-	// 250 ms old, so a saturated or blocked credential does not take slots
-	// other credentials' jobs could use. Called from one goroutine; it must
-	// be cheap (a limiter's Delay).
+	// budget at every look (every 50 ms) for a second, and during the first
+	// second of a spell of work only when its last start is 250 ms old (the
+	// ramp) or Room says the budget is plentiful, so a saturated or blocked
+	// credential does not take slots other credentials' jobs could use.
+	// Called from one goroutine; it must be cheap (a limiter's Delay).
 	Pace func(Credential) time.Duration
+	// Room returns how many requests for a credential could go at once now
+	// (nil: the ramp always applies). A lane whose credential has room for
+	// rampRoom requests per running job and one more skips the ramp: the
+	// limiter cannot start pacing before its next look, so waiting 250 ms
+	// between starts would only leave slots idle. Called like Pace (a
+	// limiter's Room).
+	Room func(Credential) int
 	// LaneScan is how often lanes made by other replicas are looked for,
 	// lane consumers deleted by hand are recreated, and the lane metrics
 	// are sampled; default 5s.

@@ -22,6 +22,14 @@ import (
 // shown no pacing for settle since it got busy starts jobs without it.
 const ramp = 250 * time.Millisecond
 
+// rampRoom is the budget, in requests per job running on a lane and the
+// one it would start, that lets the lane start jobs without the ramp: far
+// more than a job's first requests (a login, the tag list, its first
+// items), so the credential is nowhere near pacing. As running jobs spend
+// the budget, Room falls below it and the ramp applies again; once a
+// request would wait, Pace stops every start.
+const rampRoom = 100
+
 // settle is how long a lane's credential must have had budget at every
 // look (no request would have waited) before a lane already running a job
 // starts another: a credential whose running jobs keep its budget busy gets
@@ -504,11 +512,17 @@ func (s *scheduler) may(l *lane, now time.Time) bool {
 		if d > 0 || now.Sub(l.paced) < settle {
 			return false
 		}
-		if now.Sub(l.busySince) < settle && now.Sub(l.lastStart) < ramp {
+		if now.Sub(l.busySince) < settle && now.Sub(l.lastStart) < ramp && !s.roomy(l) {
 			return false
 		}
 	}
 	return true
+}
+
+// roomy reports whether l's credential has room for rampRoom requests for
+// each job l runs and one more.
+func (s *scheduler) roomy(l *lane) bool {
+	return s.r.cfg.Room != nil && s.r.cfg.Room(l.Credential) >= rampRoom*(l.running+1)
 }
 
 func (s *scheduler) start(l *lane, msg jetstream.Msg) {

@@ -436,6 +436,30 @@ func (l *Limiter) Delay() time.Duration {
 	return min(max(at.Sub(now), 0), l.maxBlock)
 }
 
+// Room returns how many requests made now could all go at once without
+// waiting (0 when one would wait): the tokens of the local bucket and, with
+// KV, of the fleet's as the watch last delivered it; 1 while an API's
+// X-RateLimit-Remaining paces requests through its window. It reserves nothing.
+// Safe for concurrent use.
+func (l *Limiter) Room() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clock.Now()
+	shared := l.kv != nil && l.kv.activeLocked()
+	if at, _ := l.readyLocked(now, shared, false); at.After(now) {
+		return 0
+	}
+	n := now.UnixNano()
+	room := int(min(l.bucket.TokensAt(now), float64(l.burst)))
+	if shared {
+		room = min(room, int((n+int64(l.burst)*int64(l.interval)-max(l.st.TAT, n))/int64(l.interval)))
+	}
+	if l.st.PaceReset > n {
+		room = min(room, 1)
+	}
+	return max(room, 0)
+}
+
 // cause says what holds a request back now ("" when nothing does).
 func (l *Limiter) cause() string {
 	l.mu.Lock()

@@ -475,3 +475,35 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// Room counts the requests that could go at once: the burst left, none
+// while one would wait, one at a time while pacing.
+func TestRoom(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *limiter.Config) { c.Rate, c.Burst = 2, 3 })
+	ctx := context.Background()
+	for want := 3; want > 0; want-- {
+		if got := b.lim.Room(); got != want {
+			t.Fatalf("Room() = %d, want %d", got, want)
+		}
+		if err := b.lim.Wait(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.lim.Room(); got != 0 {
+		t.Fatalf("after the burst: Room() = %d, want 0", got)
+	}
+	b.clock.Advance(time.Second) // two tokens back at 2/s
+	if got := b.lim.Room(); got != 2 {
+		t.Fatalf("a second later: Room() = %d, want 2", got)
+	}
+	b.clock.Advance(10 * time.Second)
+	b.lim.Observe(200, hdr("X-RateLimit-Remaining", "50", "X-RateLimit-Reset", unix(20*time.Second)))
+	if got := b.lim.Room(); got != 1 {
+		t.Fatalf("while pacing: Room() = %d, want 1", got)
+	}
+	b.lim.Observe(http.StatusTooManyRequests, hdr("Retry-After", "30"))
+	if got := b.lim.Room(); got != 0 {
+		t.Fatalf("while blocked: Room() = %d, want 0", got)
+	}
+}

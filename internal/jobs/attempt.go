@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"crmsync/internal/apis"
 	"crmsync/internal/metrics"
 )
@@ -22,37 +24,45 @@ type Attempt struct {
 	job      *Job
 	hold     time.Duration
 	mu       sync.Mutex
-	items    map[int]ItemResult
+	items    []ItemResult // by item index; valid where done is set
+	done     []bool
 	recorded int // items recorded by this attempt
 	dirty    bool
-	m        *metrics.Metrics // counts each item as it finishes (nil: not counted)
+	ok, bad  prometheus.Counter // items succeeded and failed (nil: not counted)
 }
 
 func newAttempt(job *Job, done map[int]ItemResult, hold time.Duration, log *slog.Logger) *Attempt {
-	items := make(map[int]ItemResult, job.Items())
+	n := job.Items()
+	a := &Attempt{Log: log, job: job, hold: hold, items: make([]ItemResult, n), done: make([]bool, n)}
 	for i, r := range done {
-		if i >= 0 && i < job.Items() {
-			items[i] = r.bounded() // a checkpoint from an older version may hold more
+		if i >= 0 && i < n {
+			a.items[i], a.done[i] = r.bounded(), true // a checkpoint from an older version may hold more
 		}
 	}
-	return &Attempt{Log: log, job: job, hold: hold, items: items}
+	return a
+}
+
+// count makes the attempt count each item as it finishes in m (nil: not at all).
+func (a *Attempt) count(m *metrics.Metrics) {
+	if m != nil {
+		a.ok, a.bad = m.ItemCounters(string(a.job.Kind))
+	}
 }
 
 // Done reports whether item i already has an outcome.
 func (a *Attempt) Done(i int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	_, ok := a.items[i]
-	return ok
+	return i >= 0 && i < len(a.done) && a.done[i]
 }
 
 // Pending returns the indexes of the items without an outcome, in order.
 func (a *Attempt) Pending() []int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var out []int
-	for i := 0; i < a.job.Items(); i++ {
-		if _, ok := a.items[i]; !ok {
+	out := make([]int, 0, len(a.done))
+	for i, d := range a.done {
+		if !d {
 			out = append(out, i)
 		}
 	}
@@ -81,13 +91,17 @@ func (a *Attempt) Record(i int, r ItemResult) {
 func (a *Attempt) record(i int, r ItemResult) {
 	r = r.bounded()
 	a.mu.Lock()
-	if _, again := a.items[i]; !again {
-		a.m.ItemFinished(string(a.job.Kind), r.OK)
-	}
-	a.items[i] = r
+	again := a.done[i]
+	a.items[i], a.done[i] = r, true
 	a.recorded++
 	a.dirty = true
 	a.mu.Unlock()
+	if c := a.ok; !again && c != nil {
+		if !r.OK {
+			c = a.bad
+		}
+		c.Inc()
+	}
 }
 
 // progressed reports whether this attempt recorded any item.
@@ -97,31 +111,34 @@ func (a *Attempt) progressed() bool {
 	return a.recorded > 0
 }
 
-// snapshot copies the outcomes so far and clears the dirty flag.
+// snapshot copies the outcomes so far, by item index (a checkpoint's
+// items), and clears the dirty flag.
 func (a *Attempt) snapshot() (map[int]ItemResult, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make(map[int]ItemResult, len(a.items))
-	for i, r := range a.items {
-		out[i] = r
+	out := make(map[int]ItemResult)
+	for i, d := range a.done {
+		if d {
+			out[i] = a.items[i]
+		}
 	}
 	dirty := a.dirty
 	a.dirty = false
 	return out, dirty
 }
 
-// results returns the item outcomes in order; items without one (none when
-// the handler finished) are reported as not processed.
+// results returns every item's outcome in order; an item without one gets
+// missing as its error.
 func (a *Attempt) results(missing string) []ItemResult {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	out := make([]ItemResult, a.job.Items())
+	out := make([]ItemResult, len(a.items))
 	for i := range out {
-		r, ok := a.items[i]
-		if !ok {
-			r = ItemResult{Email: a.job.ItemEmail(i), Error: missing}.bounded()
+		if a.done[i] {
+			out[i] = a.items[i]
+		} else {
+			out[i] = ItemResult{Email: a.job.ItemEmail(i), Error: missing}.bounded()
 		}
-		out[i] = r
 	}
 	return out
 }

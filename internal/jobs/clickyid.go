@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"strings"
 
 	"crmsync/internal/apis/clickyid"
 )
@@ -49,19 +48,13 @@ func (h *ClickyIDValidate) Handle(ctx context.Context, job *Job, a *Attempt) err
 		if err != nil {
 			return JobError(err)
 		}
-		byEmail := make(map[string]clickyid.Result, len(results))
-		for _, r := range results {
-			byEmail[strings.ToLower(r.Email)] = r
-		}
+		// ValidateBulk answers each requested email in request order.
 		for k, i := range chunk {
-			r, ok := byEmail[strings.ToLower(job.Emails[i])]
-			if !ok && k < len(results) && results[k].Email == "" {
-				r, ok = results[k], true // answer without echoed emails: by position
-			}
-			if !ok {
+			if k >= len(results) {
 				a.Fail(i, errMissingAnswer)
 				continue
 			}
+			r := &results[k]
 			valid := r.IsValid
 			a.Record(i, ItemResult{OK: true, IsValid: &valid, Reason: r.Reason, MatchedDomain: r.MatchedDomain, TargetGroup: r.TargetGroup})
 		}

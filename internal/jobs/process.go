@@ -91,7 +91,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	}
 	cp.Attempts++
 	a := newAttempt(job, cp.Items, r.cfg.Hold, log)
-	a.m = r.m
+	a.count(r.m)
 	for i := 0; i < job.Items(); i++ {
 		if !a.Done(i) {
 			if err := CheckItem(job, i); err != nil {
@@ -115,8 +115,9 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 	if out != outcomeDone && ctx.Err() != nil {
 		out, wait = outcomeHandBack, 0 // shutting down: hand back, not counted
 	}
-	items, _ := a.snapshot()
-	cp.Items = items
+	if out != outcomeDone {
+		cp.Items, _ = a.snapshot()
+	}
 	switch out {
 	case outcomeDone:
 		res := r.result(job, cp, a, "")
@@ -125,6 +126,7 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 			// stream refusing it, the server away): counted, so that what
 			// can never be published ends in the dead-letter stream
 			// instead of looping.
+			cp.Items, _ = a.snapshot()
 			cp.Failures++
 			cp.LastError = oneLine("publishing the result: " + err.Error())
 			if cp.Failures >= r.cfg.MaxAttempts {

@@ -226,17 +226,14 @@ func build() (version, revision, goversion string) {
 	return
 }
 
-// ItemFinished counts one item of a job of kind as it finishes, succeeded
-// (ok) or failed for good. Safe on a nil *Metrics.
-func (m *Metrics) ItemFinished(kind string, ok bool) {
+// ItemCounters returns the counters of kind's succeeded and failed items
+// (crmsync_items_total), which a job's attempt increments as each item
+// finishes for good. Nil counters on a nil *Metrics.
+func (m *Metrics) ItemCounters(kind string) (succeeded, failed prometheus.Counter) {
 	if m == nil {
-		return
+		return nil, nil
 	}
-	outcome := "failed"
-	if ok {
-		outcome = "succeeded"
-	}
-	m.ItemsTotal.WithLabelValues(kind, outcome).Inc()
+	return m.ItemsTotal.WithLabelValues(kind, "succeeded"), m.ItemsTotal.WithLabelValues(kind, "failed")
 }
 
 // ObserveAPI records one HTTP exchange; its signature matches apis.Observer.

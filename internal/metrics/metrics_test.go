@@ -102,12 +102,13 @@ func TestBucketsAreRound(t *testing.T) {
 	}
 }
 
-func TestItemFinishedCountsEachItem(t *testing.T) {
+func TestItemCountersCountEachItem(t *testing.T) {
 	t.Parallel()
 	out := scrape(t, func(m *metrics.Metrics) {
-		m.ItemFinished("contact.upsert", true)
-		m.ItemFinished("contact.upsert", true)
-		m.ItemFinished("contact.upsert", false)
+		ok, failed := m.ItemCounters("contact.upsert")
+		ok.Inc()
+		ok.Inc()
+		failed.Inc()
 	})
 	for _, want := range []string{
 		`crmsync_items_total{kind="contact.upsert",outcome="succeeded"} 2`,
@@ -118,7 +119,9 @@ func TestItemFinishedCountsEachItem(t *testing.T) {
 		}
 	}
 	var nilM *metrics.Metrics
-	nilM.ItemFinished("contact.upsert", true) // must not panic
+	if ok, failed := nilM.ItemCounters("contact.upsert"); ok != nil || failed != nil {
+		t.Error("nil Metrics returned counters")
+	}
 }
 
 func TestBuildInfo(t *testing.T) {

@@ -251,7 +251,9 @@ func (s *scanner) result(r *bulkResult) error {
 			if err := s.skip(0); err != nil {
 				return err
 			}
-			r.ValidationDetails = append(json.RawMessage(nil), s.b[start:s.i]...)
+			// A view of the body, not a copy: the body is this call's own
+			// buffer, never reused (capacity cut so an append cannot write into it).
+			r.ValidationDetails = json.RawMessage(s.b[start:s.i:s.i])
 			return nil
 		}
 		return s.skip(0)

@@ -143,7 +143,7 @@ func decodeBulk(body []byte, emails []string) ([]Result, error) {
 func (r *bulkResult) result(email string) Result {
 	out := Result{Email: email, IsValid: r.IsValid, TargetGroup: string(r.TargetGroup), MatchedDomain: r.MatchedDomain, Reason: r.Reason}
 	if len(r.ValidationDetails) > 0 && string(r.ValidationDetails) != "null" {
-		out.ValidationDetails = r.ValidationDetails // json.Unmarshal already copied it
+		out.ValidationDetails = r.ValidationDetails // a view of this call's own body
 	}
 	return out
 }

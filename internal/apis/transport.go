@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"time"
 )
@@ -105,29 +104,39 @@ func SkipLimiterWait(ctx context.Context) context.Context {
 // of class ErrTransient naming the Location's host (never its path). Other
 // non-2xx statuses are NOT turned into errors here: each client decodes its
 // API's error body itself.
+//
+// The request goes straight to t.HTTP's Transport (http.DefaultTransport
+// when nil), under t.HTTP.Timeout for the whole exchange, body included:
+// what http.Client adds on top (redirects, a cookie jar, a copy of the
+// request and its headers for each) is what Do must not do, or costs
+// allocations on every request.
 func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http.Response, []byte, error) {
 	if t.Limiter != nil && ctx.Value(skipWaitKey{}) == nil {
 		if err := t.Limiter.Wait(ctx); err != nil {
 			return nil, nil, err
 		}
 	}
-	hc := t.HTTP
-	if !refusesRedirects(hc) {
-		c := *hc // a shallow copy shares the connection pool
-		c.CheckRedirect = refuseRedirect
-		hc = &c
+	rt := t.HTTP.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
 	}
-	if req.Context() != ctx {
-		req = req.WithContext(ctx)
+	rctx := ctx
+	if d := t.HTTP.Timeout; d > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	if req.Context() != rctx {
+		req = req.WithContext(rctx)
 	}
 	start := time.Now()
-	resp, err := hc.Do(req)
+	resp, err := rt.RoundTrip(req)
 	if err != nil {
 		t.observe(op, 0, start)
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		return nil, nil, &Error{API: t.API, Op: op, Class: ErrTransient, Err: scrub(err)}
+		return nil, nil, &Error{API: t.API, Op: op, Class: ErrTransient, Err: t.timedOut(rctx, scrub(err))}
 	}
 	body, rerr := readBody(resp)
 	resp.Body.Close()
@@ -139,7 +148,7 @@ func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		return nil, nil, &Error{API: t.API, Op: op, Status: 0, Class: ErrTransient, Err: fmt.Errorf("reading body after status %d: %w", resp.StatusCode, scrub(rerr))}
+		return nil, nil, &Error{API: t.API, Op: op, Status: 0, Class: ErrTransient, Err: fmt.Errorf("reading body after status %d: %w", resp.StatusCode, t.timedOut(rctx, scrub(rerr)))}
 	}
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		return nil, nil, redirectError(t.API, op, resp.StatusCode, req, resp.Header)
@@ -147,14 +156,13 @@ func (t *Transport) Do(ctx context.Context, op string, req *http.Request) (*http
 	return resp, body, nil
 }
 
-// refuseRedirectPC is the code address of refuseRedirect.
-var refuseRedirectPC = reflect.ValueOf(refuseRedirect).Pointer()
-
-// refusesRedirects reports whether hc's CheckRedirect is refuseRedirect
-// already (as with NewHTTPClient), so Do can use hc as it is instead of a
-// copy per request.
-func refusesRedirects(hc *http.Client) bool {
-	return hc.CheckRedirect != nil && reflect.ValueOf(hc.CheckRedirect).Pointer() == refuseRedirectPC
+// timedOut names the timeout when the request's own deadline (t.HTTP.Timeout)
+// ended it, as http.Client would.
+func (t *Transport) timedOut(rctx context.Context, err error) error {
+	if errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("no complete answer within %s (HTTP_TIMEOUT): %w", t.HTTP.Timeout, err)
+	}
+	return err
 }
 
 // readBody reads resp's body up to MaxBodyBytes, into one buffer of the
@@ -226,10 +234,16 @@ func (t *Transport) NewRequest(ctx context.Context, op, method, url string, in a
 	if err != nil {
 		return nil, &Error{API: t.API, Op: op, Class: ErrValidation, Message: "building request", Err: scrub(err)}
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "crmsync-"+t.API+"/1")
+	// Room for these and the caller's auth headers without growing; the
+	// constant values are shared (nothing in net/http writes to them).
+	req.Header = make(http.Header, 8)
+	req.Header["Accept"] = jsonValue
+	req.Header["User-Agent"] = []string{"crmsync-" + t.API + "/1"}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header["Content-Type"] = jsonValue
 	}
 	return req, nil
 }
+
+// jsonValue is the value of the Accept and Content-Type headers.
+var jsonValue = []string{"application/json"}

@@ -409,7 +409,7 @@ func TestTransient(t *testing.T) {
 		{"5xx", apistest.Faults{FailRate: 1}, 5 * time.Second, 503, "503 error internal_error"},
 		{"502", apistest.Faults{FailRate: 1, FailStatus: 502}, 5 * time.Second, 502, "502 error internal_error"},
 		{"reset", apistest.Faults{ResetRate: 1}, 5 * time.Second, 0, "PUT /people: "},
-		{"hang", apistest.Faults{HangRate: 1}, 100 * time.Millisecond, 0, "Timeout"},
+		{"hang", apistest.Faults{HangRate: 1}, 100 * time.Millisecond, 0, "no complete answer within 100ms (HTTP_TIMEOUT)"},
 		{"malformed", apistest.Faults{MalformedRate: 1}, 5 * time.Second, 200, "undecodable response body"},
 	}
 	for _, tt := range tests {

@@ -30,9 +30,9 @@ func benchBody(tb testing.TB) []byte {
 	return b
 }
 
-// BenchmarkDecode decodes a 200-contact KlickTipp job, the profiled worker
-// benchmark's shape (
-// `go test -run '^$' -bench Decode -benchmem -count 5 ./internal/jobs`).
+// BenchmarkDecode decodes a 200-contact KlickTipp job, the shape of the
+// worker benchmark (bench/): `go test -run '^$' -bench Decode -benchmem
+// -count 5 ./internal/jobs`.
 func BenchmarkDecode(b *testing.B) {
 	body := benchBody(b)
 	b.SetBytes(int64(len(body)))

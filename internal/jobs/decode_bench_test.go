@@ -44,3 +44,26 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeContact is one contact of benchBody's job through
+// UnmarshalJSON, as encoding/json calls it: "walk" is jobs.Contact, "map"
+// the map-based decoder it replaced (refContact).
+func BenchmarkDecodeContact(b *testing.B) {
+	b.Run("walk", func(b *testing.B) { benchContact(b, new(jobs.Contact)) })
+	b.Run("map", func(b *testing.B) { benchContact(b, new(refContact)) })
+}
+
+func benchContact(b *testing.B, c json.Unmarshaler) {
+	var env struct{ Contacts []json.RawMessage }
+	if err := json.Unmarshal(benchBody(b), &env); err != nil {
+		b.Fatal(err)
+	}
+	one := env.Contacts[7]
+	b.SetBytes(int64(len(one)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.UnmarshalJSON(one); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

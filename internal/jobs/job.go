@@ -92,7 +92,11 @@ func (c *Contact) UnmarshalJSON(b []byte) error {
 	if start >= len(b) || b[start] != '{' {
 		return notAnObject(b)
 	}
-	obj := b[start:jsonwalk.SkipValue(b, start)]
+	end := len(b)
+	for end > start && isJSONSpace(b[end-1]) {
+		end--
+	}
+	obj := b[start:end]
 	t := contactText{obj: obj, raw: string(obj)}
 	var emailV, fieldsV, tagsV, listV []byte
 	for m := jsonwalk.NewMembers(obj); ; {
@@ -240,6 +244,9 @@ func (t contactText) fields(v []byte) (map[string]string, error) {
 	return out, nil
 }
 
+// isJSONSpace reports JSON whitespace.
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
 // isNull reports a value that is absent (nil) or JSON null.
 func isNull(v []byte) bool { return len(v) == 0 || v[0] == 'n' }
 
@@ -323,8 +330,10 @@ func (t contactText) tagRef(v []byte) (TagRef, error) {
 		if s == "" {
 			return TagRef{}, errors.New("empty tag name")
 		}
-		if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 && strconv.FormatInt(id, 10) == s {
-			return TagRef{ID: id}, nil
+		if canonicalID(s) {
+			if id, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return TagRef{ID: id}, nil
+			}
 		}
 		return TagRef{Name: s}, nil
 	case "a number":
@@ -336,6 +345,21 @@ func (t contactText) tagRef(v []byte) (TagRef, error) {
 	default:
 		return TagRef{}, fmt.Errorf("tag must be a positive id or a name, got %s", kind)
 	}
+}
+
+// canonicalID reports whether s is how strconv.FormatInt writes a positive
+// number: digits, the first not 0. (Checking it first spares a name the
+// error that strconv.ParseInt allocates.)
+func canonicalID(s string) bool {
+	if s == "" || s[0] == '0' {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // MarshalJSON writes the id as a number or the name as a string.

@@ -26,12 +26,14 @@ func PlainInner(s []byte) (inner []byte, ok bool) {
 		return nil, false
 	}
 	inner = s[1 : len(s)-1]
+	ascii := true
 	for _, c := range inner {
 		if c == '\\' || c == '"' || c < 0x20 {
 			return nil, false
 		}
+		ascii = ascii && c < utf8.RuneSelf
 	}
-	if !utf8.Valid(inner) {
+	if !ascii && !utf8.Valid(inner) {
 		return nil, false
 	}
 	return inner, true

@@ -31,10 +31,6 @@ func (m *Members) Next() (key, value []byte, ok bool) {
 	return key, b[i:vEnd], true
 }
 
-// End returns the index in the object just after the value Next last
-// returned, so that value starts at End() - len(value).
-func (m *Members) End() int { return m.i }
-
 // Elements walks the elements of a valid JSON array in order. The zero
 // value walks nothing.
 type Elements struct {
@@ -61,7 +57,3 @@ func (e *Elements) Next() (value []byte, ok bool) {
 	e.i = end
 	return b[i:end], true
 }
-
-// End returns the index in the array just after the value Next last
-// returned, so that value starts at End() - len(value).
-func (e *Elements) End() int { return e.i }

@@ -119,32 +119,6 @@ func TestKeyTextDoesNotCopyPlainKeys(t *testing.T) { // not parallel: AllocsPerR
 	}
 }
 
-func TestEndIsWhereTheValueEnds(t *testing.T) {
-	t.Parallel()
-	obj := []byte(`{ "a" : "x" , "b":[1, 2]}`)
-	m := jsonwalk.NewMembers(obj)
-	for {
-		_, v, ok := m.Next()
-		if !ok {
-			break
-		}
-		if start := m.End() - len(v); !bytes.Equal(obj[start:m.End()], v) {
-			t.Errorf("End()-len(value) = %d does not locate %q in %q", start, v, obj)
-		}
-	}
-	arr := []byte(`[ "x" ,{"y":1} ]`)
-	e := jsonwalk.NewElements(arr)
-	for {
-		v, ok := e.Next()
-		if !ok {
-			break
-		}
-		if start := e.End() - len(v); !bytes.Equal(arr[start:e.End()], v) {
-			t.Errorf("End()-len(value) = %d does not locate %q in %q", start, v, arr)
-		}
-	}
-}
-
 func TestZeroValuesWalkNothing(t *testing.T) {
 	t.Parallel()
 	var m jsonwalk.Members

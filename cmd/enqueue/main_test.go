@@ -159,7 +159,10 @@ func TestKlipyColumnsPassThrough(t *testing.T) {
 	if code, _, _ := e.run(t, "", "contacts", "-target", "klipy", "-id", "k", p); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	got := e.jobsIn(t)[0].Contacts[0].Person
+	got, err := e.jobsIn(t)[0].Contacts[0].Person()
+	if err != nil {
+		t.Fatalf("Person: %v", err)
+	}
 	want := map[string]any{"email": "ann@example.com", "firstName": "Ann", "lastName": "Lee", "title": "CTO", "phone": "+49 1", "company": "Acme"}
 	if len(got) != len(want) {
 		t.Fatalf("person %v, want %v", got, want)

@@ -59,7 +59,11 @@ func (j *jsonlReader) Next() (Item, error) {
 		if err := json.Unmarshal(b, &c); err != nil {
 			return bad("not a contact object: %s", jsonReason(err))
 		}
-		if _, ok := c.Person["email"].(string); !ok {
+		person, err := c.Person()
+		if err != nil {
+			return bad("not a contact object: %s", jsonReason(err))
+		}
+		if _, ok := person["email"].(string); !ok {
 			return bad("contact has no \"email\" string")
 		}
 		job := jobs.Job{Kind: jobs.KindContactUpsert, Target: j.spec.Target, Contacts: []jobs.Contact{c}}
@@ -68,16 +72,16 @@ func (j *jsonlReader) Next() (Item, error) {
 		}
 		if j.spec.Target == jobs.TargetKlickTipp && (len(j.spec.Tags) > 0 || j.spec.ListID > 0) {
 			if j.spec.ListID > 0 && c.ListID == 0 {
-				c.Person["listid"] = j.spec.ListID
+				person["listid"] = j.spec.ListID
 			}
 			if len(j.spec.Tags) > 0 {
-				tags, _ := c.Person["tags"].([]any)
+				tags, _ := person["tags"].([]any)
 				for _, t := range j.spec.Tags {
 					tags = append(tags, json.RawMessage(appendTag(nil, strings.TrimSpace(t))))
 				}
-				c.Person["tags"] = tags
+				person["tags"] = tags
 			}
-			out, err := json.Marshal(c.Person)
+			out, err := json.Marshal(person)
 			if err != nil {
 				return bad("cannot encode contact: %v", err)
 			}

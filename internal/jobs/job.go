@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"crmsync/internal/jsonwalk"
 )
 
 // Kind is the kind of a job; it is also the last part of its subject.
@@ -72,80 +75,96 @@ type Contact struct {
 	Fields map[string]string `json:"fields,omitempty"`
 	Tags   []TagRef          `json:"tags,omitempty"`
 	ListID int64             `json:"listid,omitempty"`
-	// Person holds every key of the contact object as received (Klipy's
-	// person, which passes extra keys through).
-	Person map[string]any `json:"-"`
+	// raw is a copy of the contact object as received, when it was decoded
+	// from JSON; the strings above that need no decoding are slices of it.
+	raw string
 }
 
-// UnmarshalJSON decodes a contact in one pass, keeping all its keys in
-// Person (numbers stay json.Number, so they pass through unchanged). email
-// must be a string; fields an object whose values are strings or numbers
-// (a number is kept as its text; null is ""); tags an array of ids or names;
-// listid a non-negative integer (or its text). Errors name the key.
+// UnmarshalJSON decodes a contact in one pass over its members, keeping a
+// copy of the object for Person. email must be a string; fields an object
+// whose values are strings or numbers (a number is kept as its text; null
+// is ""); tags an array of ids or names; listid an integer (or its text).
+// null leaves a key unset; keys match exactly; of duplicate keys the last
+// wins. Errors name the key. b must be one valid JSON value, as
+// encoding/json guarantees.
 func (c *Contact) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var all map[string]any
-	if err := dec.Decode(&all); err != nil {
-		return err
+	start := jsonwalk.SkipSpace(b, 0)
+	if start >= len(b) || b[start] != '{' {
+		return notAnObject(b)
 	}
-	if all == nil {
-		return errors.New("contact is null, not an object")
+	end := len(b)
+	for end > start && isJSONSpace(b[end-1]) {
+		end--
 	}
-	out := Contact{Person: all}
-	if v, ok := all["email"]; ok && v != nil {
-		e, ok := v.(string)
+	obj := b[start:end]
+	t := contactText{obj: obj, raw: string(obj)}
+	var emailV, fieldsV, tagsV, listV []byte
+	for m := jsonwalk.NewMembers(obj); ; {
+		k, v, ok := m.Next()
 		if !ok {
-			return fmt.Errorf("contact key \"email\": expected a string, got %s", jsonKind(v))
+			break
 		}
-		out.Email = e
+		switch string(jsonwalk.KeyText(k)) {
+		case "email":
+			emailV = v
+		case "fields":
+			fieldsV = v
+		case "tags":
+			tagsV = v
+		case "listid":
+			listV = v
+		}
 	}
-	if v, ok := all["fields"]; ok && v != nil {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return fmt.Errorf("contact key \"fields\": expected an object, got %s", jsonKind(v))
+	out := Contact{raw: t.raw}
+	if !isNull(emailV) {
+		if emailV[0] != '"' {
+			return fmt.Errorf("contact key \"email\": expected a string, got %s", rawKind(emailV))
 		}
-		out.Fields = make(map[string]string, len(m))
-		for k, fv := range m {
-			switch fv := fv.(type) {
-			case string:
-				out.Fields[k] = fv
-			case json.Number:
-				out.Fields[k] = fv.String()
-			case nil:
-				out.Fields[k] = ""
-			default:
-				return fmt.Errorf("contact field %q: expected a string or number, got %s", truncate(k, 40), jsonKind(fv))
+		out.Email = t.str(emailV)
+	}
+	if !isNull(fieldsV) {
+		fields, err := t.fields(fieldsV)
+		if err != nil {
+			return err
+		}
+		out.Fields = fields
+	}
+	if !isNull(tagsV) {
+		if tagsV[0] != '[' {
+			return fmt.Errorf("contact key \"tags\": expected an array, got %s", rawKind(tagsV))
+		}
+		n := 0
+		for e := jsonwalk.NewElements(tagsV); ; n++ {
+			if _, ok := e.Next(); !ok {
+				break
 			}
 		}
-	}
-	if v, ok := all["tags"]; ok && v != nil {
-		list, ok := v.([]any)
-		if !ok {
-			return fmt.Errorf("contact key \"tags\": expected an array, got %s", jsonKind(v))
-		}
-		out.Tags = make([]TagRef, 0, len(list))
-		for _, tv := range list {
-			t, err := tagRef(tv)
+		out.Tags = make([]TagRef, 0, n)
+		for e := jsonwalk.NewElements(tagsV); ; {
+			v, ok := e.Next()
+			if !ok {
+				break
+			}
+			tag, err := t.tagRef(v)
 			if err != nil {
 				return err
 			}
-			out.Tags = append(out.Tags, t)
+			out.Tags = append(out.Tags, tag)
 		}
 	}
-	if v, ok := all["listid"]; ok && v != nil {
-		var raw string
-		switch v := v.(type) {
-		case json.Number:
-			raw = v.String()
-		case string:
-			raw = v
+	if !isNull(listV) {
+		var text string
+		switch rawKind(listV) {
+		case "a number":
+			text = t.text(listV)
+		case "a string":
+			text = t.str(listV)
 		default:
-			return fmt.Errorf("contact key \"listid\": expected an integer, got %s", jsonKind(v))
+			return fmt.Errorf("contact key \"listid\": expected an integer, got %s", rawKind(listV))
 		}
-		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		id, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
 		if err != nil {
-			return fmt.Errorf("contact key \"listid\": %q is not an integer", truncate(raw, 40))
+			return fmt.Errorf("contact key \"listid\": %q is not an integer", truncate(text, 40))
 		}
 		out.ListID = id
 	}
@@ -153,30 +172,132 @@ func (c *Contact) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// jsonKind names the JSON type of a decoded value, for errors.
-func jsonKind(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case json.Number:
-		return "a number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "an object"
-	case nil:
-		return "null"
+// notAnObject is UnmarshalJSON's error for a contact that is not a JSON
+// object: null, or encoding/json's error for decoding b into a map.
+func notAnObject(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var all map[string]any
+	if err := dec.Decode(&all); err != nil {
+		return err
 	}
-	return fmt.Sprintf("%T", v)
+	return errors.New("contact is null, not an object")
 }
 
-// MarshalJSON encodes the contact: Person's keys when set (Klipy), else
-// the KlickTipp fields.
+// contactText reads the values of obj, the contact object being decoded,
+// into strings that share raw, its copy, where they need no decoding.
+type contactText struct {
+	obj []byte
+	raw string
+}
+
+// text returns the copy of v, a slice of t.obj. A slice of obj starts
+// cap(obj)-cap(v) bytes into it, as it shares obj's array up to its end.
+func (t contactText) text(v []byte) string {
+	at := cap(t.obj) - cap(v)
+	return t.raw[at : at+len(v)]
+}
+
+// str returns the text of the JSON string token v, a slice of t.obj.
+func (t contactText) str(v []byte) string {
+	if inner, ok := jsonwalk.PlainInner(v); ok {
+		return t.text(inner)
+	}
+	s, _ := jsonwalk.Unquote(v)
+	return s
+}
+
+// fields reads the contact's "fields" value v (not null). Of duplicate
+// names the last wins; where several fields are bad, the error names the
+// first of them.
+func (t contactText) fields(v []byte) (map[string]string, error) {
+	if v[0] != '{' {
+		return nil, fmt.Errorf("contact key \"fields\": expected an object, got %s", rawKind(v))
+	}
+	type badField struct{ name, kind string }
+	var bad []badField // the last bad value of each name that has one
+	out := make(map[string]string)
+	for m := jsonwalk.NewMembers(v); ; {
+		k, fv, ok := m.Next()
+		if !ok {
+			break
+		}
+		name := t.str(k)
+		if bad != nil {
+			bad = slices.DeleteFunc(bad, func(b badField) bool { return b.name == name })
+		}
+		switch kind := rawKind(fv); kind {
+		case "a string":
+			out[name] = t.str(fv)
+		case "a number":
+			out[name] = t.text(fv)
+		case "null":
+			out[name] = ""
+		default:
+			delete(out, name)
+			bad = append(bad, badField{name, kind})
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("contact field %q: expected a string or number, got %s", truncate(bad[0].name, 40), bad[0].kind)
+	}
+	return out, nil
+}
+
+// isJSONSpace reports JSON whitespace.
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// isNull reports a value that is absent (nil) or JSON null.
+func isNull(v []byte) bool { return len(v) == 0 || v[0] == 'n' }
+
+// rawKind names the JSON type of the valid JSON value v, for errors.
+func rawKind(v []byte) string {
+	if len(v) == 0 {
+		return "nothing"
+	}
+	switch v[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// Person returns every key of the contact object as received (Klipy's
+// person, which passes extra keys through), decoded anew at each call with
+// numbers as json.Number so that they pass through unchanged; the caller
+// may change the map. It is nil for a contact that was not decoded from
+// JSON. The error is encoding/json's, which only a contact whose
+// UnmarshalJSON was given invalid JSON can have.
+func (c Contact) Person() (map[string]any, error) {
+	if c.raw == "" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(c.raw))
+	dec.UseNumber()
+	var all map[string]any
+	if err := dec.Decode(&all); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// MarshalJSON encodes the contact: for one decoded from JSON, Person's keys
+// (in sorted order, numbers as received), else the KlickTipp fields.
 func (c Contact) MarshalJSON() ([]byte, error) {
-	if c.Person != nil {
-		return json.Marshal(c.Person)
+	if c.raw != "" {
+		p, err := c.Person()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(p)
 	}
 	type plain Contact
 	return json.Marshal(plain(c))
@@ -188,15 +309,11 @@ type TagRef struct {
 	Name string
 }
 
-// UnmarshalJSON accepts 17, "17" (an id) or "newsletter" (a name).
+// UnmarshalJSON accepts 17, "17" (an id) or "newsletter" (a name). b must
+// be one valid JSON value, as encoding/json guarantees.
 func (t *TagRef) UnmarshalJSON(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return err
-	}
-	r, err := tagRef(v)
+	b = bytes.TrimSpace(b)
+	r, err := contactText{obj: b, raw: string(b)}.tagRef(b)
 	if err != nil {
 		return err
 	}
@@ -204,26 +321,45 @@ func (t *TagRef) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// tagRef reads a decoded tag: a positive integer (or its text) is an id,
-// any other non-empty string a name.
-func tagRef(v any) (TagRef, error) {
-	switch v := v.(type) {
-	case string:
-		s := strings.TrimSpace(v)
+// tagRef reads the tag v, a valid JSON value in t.obj: a positive integer
+// (or its text) is an id, any other non-empty string a name.
+func (t contactText) tagRef(v []byte) (TagRef, error) {
+	switch kind := rawKind(v); kind {
+	case "a string":
+		s := strings.TrimSpace(t.str(v))
 		if s == "" {
 			return TagRef{}, errors.New("empty tag name")
 		}
-		if id, err := strconv.ParseInt(s, 10, 64); err == nil && id > 0 && strconv.FormatInt(id, 10) == s {
-			return TagRef{ID: id}, nil
+		if canonicalID(s) {
+			if id, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return TagRef{ID: id}, nil
+			}
 		}
 		return TagRef{Name: s}, nil
-	case json.Number:
-		if id, err := v.Int64(); err == nil && id > 0 {
+	case "a number":
+		n := t.text(v)
+		if id, err := strconv.ParseInt(n, 10, 64); err == nil && id > 0 {
 			return TagRef{ID: id}, nil
 		}
-		return TagRef{}, fmt.Errorf("tag must be a positive id or a name, got %s", truncate(v.String(), 40))
+		return TagRef{}, fmt.Errorf("tag must be a positive id or a name, got %s", truncate(n, 40))
+	default:
+		return TagRef{}, fmt.Errorf("tag must be a positive id or a name, got %s", kind)
 	}
-	return TagRef{}, fmt.Errorf("tag must be a positive id or a name, got %s", jsonKind(v))
+}
+
+// canonicalID reports whether s is how strconv.FormatInt writes a positive
+// number: digits, the first not 0. (Checking it first spares a name the
+// error that strconv.ParseInt allocates.)
+func canonicalID(s string) bool {
+	if s == "" || s[0] == '0' {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // MarshalJSON writes the id as a number or the name as a string.

@@ -38,7 +38,7 @@ func TestDecodeAcceptsContract(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Decode klipy: %v", err)
 	}
-	if p := k.Contacts[0].Person; p["firstName"] != "X" || p["custom"] == nil || p["score"].(interface{ String() string }).String() != "12.50" {
+	if p, _ := k.Contacts[0].Person(); p["firstName"] != "X" || p["custom"] == nil || p["score"].(interface{ String() string }).String() != "12.50" {
 		t.Errorf("person %+v does not pass keys through unchanged", p)
 	}
 }

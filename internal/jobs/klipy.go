@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"maps"
 
 	"crmsync/internal/apis/klipy"
 )
@@ -22,11 +21,18 @@ func (h *KlipyUpsert) Handle(ctx context.Context, job *Job, a *Attempt) error {
 			return ctx.Err()
 		}
 		c := job.Contacts[i]
-		p := klipy.Person{}
-		maps.Copy(p, c.Person)
+		person, err := c.Person()
+		if err != nil {
+			a.Fail(i, err) // only a contact decoded from invalid JSON
+			continue
+		}
+		p := klipy.Person(person)
+		if p == nil {
+			p = klipy.Person{}
+		}
 		p["email"] = c.Email
 		var res *klipy.PersonResult
-		err := a.Call(ctx, func(ctx context.Context) error {
+		err = a.Call(ctx, func(ctx context.Context) error {
 			var perr error
 			res, perr = h.Client.UpsertPerson(ctx, p)
 			return perr

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"crmsync/internal/jsonwalk"
 )
 
 // flexID is an id that KlickTipp sends as a JSON number or a numeric string
@@ -27,7 +29,7 @@ func (id *flexID) UnmarshalJSON(b []byte) error {
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
 		var ok bool
-		if s, ok = unquote(b); !ok {
+		if s, ok = jsonwalk.Unquote(b); !ok {
 			return json.Unmarshal(b, &s) // the syntax error
 		}
 		s = strings.TrimSpace(s)
@@ -100,7 +102,7 @@ func scalarString(v json.RawMessage) (string, bool) {
 	}
 	switch v[0] {
 	case '"':
-		return unquote(v)
+		return jsonwalk.Unquote(v)
 	case 'n':
 		return "", string(v) == "null"
 	case 't', 'f':

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"crmsync/internal/apis"
+	"crmsync/internal/jsonwalk"
 )
 
 // SubscribeRequest is the input of Session.Subscribe.
@@ -67,12 +68,12 @@ func (s *Subscriber) decode(b []byte, withFields bool) error {
 	}
 	var idV, listV, emailV, statusV, tagsV, fieldsV []byte
 	var top map[string]string
-	for m := newMembers(b); ; {
-		rawKey, v, ok := m.next()
+	for m := jsonwalk.NewMembers(b); ; {
+		rawKey, v, ok := m.Next()
 		if !ok {
 			break
 		}
-		switch key := keyText(rawKey); string(key) {
+		switch key := jsonwalk.KeyText(rawKey); string(key) {
 		case "id":
 			idV = v
 		case "listid":
@@ -173,8 +174,8 @@ func decodeTagIDs(v []byte) ([]int64, error) {
 			ids = append(ids, int64(id))
 		}
 	case '[':
-		for el := newElements(v); ; {
-			e, ok := el.next()
+		for el := jsonwalk.NewElements(v); ; {
+			e, ok := el.Next()
 			if !ok {
 				break
 			}

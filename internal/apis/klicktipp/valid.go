@@ -1,12 +1,14 @@
 package klicktipp
 
+import "crmsync/internal/jsonwalk"
+
 // validJSON reports whether b is one valid JSON value with optional space
 // around it: json.Valid's verdict on every input (FuzzValidJSON), in one
 // direct pass instead of encoding/json's scanner state machine, which was
 // most of what decoding a subscriber answer still cost.
 func validJSON(b []byte) bool {
-	i, ok := validValue(b, skipSpace(b, 0), 0)
-	return ok && skipSpace(b, i) == len(b)
+	i, ok := validValue(b, jsonwalk.SkipSpace(b, 0), 0)
+	return ok && jsonwalk.SkipSpace(b, i) == len(b)
 }
 
 // maxNesting is encoding/json's limit on nested arrays and objects.
@@ -22,7 +24,7 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		if depth >= maxNesting {
 			return i, false
 		}
-		i = skipSpace(b, i+1)
+		i = jsonwalk.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, true
 		}
@@ -34,20 +36,20 @@ func validValue(b []byte, i, depth int) (int, bool) {
 			if i, ok = validString(b, i); !ok {
 				return i, false
 			}
-			i = skipSpace(b, i)
+			i = jsonwalk.SkipSpace(b, i)
 			if i >= len(b) || b[i] != ':' {
 				return i, false
 			}
-			if i, ok = validValue(b, skipSpace(b, i+1), depth+1); !ok {
+			if i, ok = validValue(b, jsonwalk.SkipSpace(b, i+1), depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(b, i)
+			i = jsonwalk.SkipSpace(b, i)
 			if i >= len(b) {
 				return i, false
 			}
 			switch b[i] {
 			case ',':
-				i = skipSpace(b, i+1)
+				i = jsonwalk.SkipSpace(b, i+1)
 			case '}':
 				return i + 1, true
 			default:
@@ -58,7 +60,7 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		if depth >= maxNesting {
 			return i, false
 		}
-		i = skipSpace(b, i+1)
+		i = jsonwalk.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, true
 		}
@@ -67,13 +69,13 @@ func validValue(b []byte, i, depth int) (int, bool) {
 			if i, ok = validValue(b, i, depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(b, i)
+			i = jsonwalk.SkipSpace(b, i)
 			if i >= len(b) {
 				return i, false
 			}
 			switch b[i] {
 			case ',':
-				i = skipSpace(b, i+1)
+				i = jsonwalk.SkipSpace(b, i+1)
 			case ']':
 				return i + 1, true
 			default:

@@ -55,3 +55,22 @@ func TestDecodeHeadJudgesTheEnvelopeAsDecodeDoes(t *testing.T) {
 		})
 	}
 }
+
+// Anything after the envelope but white space is refused, a stray closing
+// brace too (a Decoder's More alone would let "}" and "]" through).
+func TestDataAfterTheEnvelope(t *testing.T) {
+	t.Parallel()
+	const env = `{"kind":"email.validate","emails":["a@b.example"]}`
+	for _, tail := range []string{"}", "]", " {}", "x", ` "more"`} {
+		for name, decode := range map[string]func(string, []byte, jobs.Limits) (*jobs.Job, error){"Decode": jobs.Decode, "DecodeHead": jobs.DecodeHead} {
+			_, err := decode("crmsync.jobs.email.validate", []byte(env+tail), jobs.Limits{})
+			var inv *jobs.InvalidError
+			if !errors.As(err, &inv) || inv.Reason != "body has data after the JSON object" {
+				t.Errorf("%s with %q after the envelope: %v", name, tail, err)
+			}
+		}
+	}
+	if _, err := jobs.Decode("crmsync.jobs.email.validate", []byte(" \n"+env+"\n\t "), jobs.Limits{}); err != nil {
+		t.Errorf("white space around the envelope: %v", err)
+	}
+}

@@ -444,12 +444,17 @@ func decode(subject string, body []byte, lim Limits, items bool) (*Job, error) {
 	if !items {
 		into = &h
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(into); err != nil {
-		return nil, bad(subjKind, "body is not a job envelope: %s", jsonReason(err))
-	}
-	if dec.More() {
-		return nil, bad(subjKind, "body has data after the JSON object")
+	if json.Unmarshal(body, into) != nil {
+		// Rare: decode again, one value at a time, to say what is wrong
+		// (a Decoder tells data after the object from a broken object).
+		j, h = Job{}, head{}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err := dec.Decode(into); err != nil {
+			return nil, bad(subjKind, "body is not a job envelope: %s", jsonReason(err))
+		}
+		if len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+			return nil, bad(subjKind, "body has data after the JSON object")
+		}
 	}
 	if !items {
 		j.ID, j.Kind, j.Target, j.Account = h.ID, h.Kind, h.Target, h.Account

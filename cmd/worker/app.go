@@ -35,6 +35,7 @@ type Main struct {
 	ready   readiness
 
 	dlqEvery time.Duration // how often crmsync_dead_letter_depth is sampled
+	gc       string        // how the garbage collector is tuned (tuneGC), for the start log line
 
 	// Set by Run, for tests.
 	httpAddr chan string   // receives the HTTP listener's address once serving

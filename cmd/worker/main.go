@@ -46,6 +46,7 @@ func run(args, environ []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := NewMain(cfg, *sandbox, os.Stderr)
+	m.gc = tuneGC(cfg.GCHeapTargetMB, environ)
 	err = m.Run(ctx)
 	if cerr := m.Close(); err == nil {
 		err = cerr

@@ -77,7 +77,7 @@ func (m *Main) work(ctx context.Context, js jetstream.JetStream, cons jetstream.
 	if err != nil {
 		return err
 	}
-	m.log.Info("worker started", "concurrency", c.Concurrency, "live_slots", c.LiveSlots, "lanes", 2*len(creds), "max_attempts", c.MaxAttempts)
+	m.log.Info("worker started", "concurrency", c.Concurrency, "live_slots", c.LiveSlots, "lanes", 2*len(creds), "max_attempts", c.MaxAttempts, "gc", m.gc)
 	close(m.running)
 	err = r.Run(ctx)
 	m.log.Info("worker stopped")

@@ -46,6 +46,10 @@ type Config struct {
 	StreamReplicas  int           `env:"STREAM_REPLICAS" envDefault:"1"`
 	LimiterMaxBlock time.Duration `env:"LIMITER_MAX_BLOCK" envDefault:"1h"`
 	HTTPTimeout     time.Duration `env:"HTTP_TIMEOUT" envDefault:"30s"`
+	// GCHeapTargetMB is the heap size (MiB) below which the garbage
+	// collector runs less often (GOGC up to 500, never below 100); 0 leaves
+	// the collector as Go sets it, as does a GOGC in the environment.
+	GCHeapTargetMB int `env:"WORKER_GC_HEAP_TARGET_MB" envDefault:"64"`
 
 	// Lanes: per-API caps on jobs running at once (0 is WORKER_CONCURRENCY)
 	// and the slots only live jobs may take (at most WORKER_CONCURRENCY-1

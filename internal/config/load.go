@@ -204,6 +204,9 @@ func (c *Config) Validate() error {
 			return bad(p.v, "must be at least %d, got %d", p.min, p.n)
 		}
 	}
+	if c.GCHeapTargetMB < 0 {
+		return bad("WORKER_GC_HEAP_TARGET_MB", "must be 0 (off) or more, got %d", c.GCHeapTargetMB)
+	}
 	if c.Concurrency > 1024 {
 		return bad("WORKER_CONCURRENCY", "must be at most 1024, got %d", c.Concurrency)
 	}

@@ -140,35 +140,41 @@ func followResults(ctx context.Context, js jetstream.JetStream, stream string) (
 }
 
 // until reads results until want(r.seen) holds or ctx is done; it returns
-// the time the last result arrived.
+// the time the result that made want hold arrived. A fetch's batch is read
+// to its end (its messages are not fetched again), so r.seen may hold more.
 func (r *results) until(ctx context.Context, want func(map[string]result) bool) (time.Time, error) {
-	last := time.Now()
-	for !want(r.seen) {
+	var met time.Time
+	if want(r.seen) {
+		met = time.Now()
+	}
+	for met.IsZero() {
 		if err := ctx.Err(); err != nil {
-			return last, fmt.Errorf("waiting for results: %w (have %d)", err, len(r.seen))
+			return time.Now(), fmt.Errorf("waiting for results: %w (have %d)", err, len(r.seen))
 		}
 		batch, err := r.cons.Fetch(500, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			return last, err
+			return time.Now(), err
 		}
 		for m := range batch.Messages() {
 			var res result
 			if err := json.Unmarshal(m.Data(), &res); err != nil {
-				return last, fmt.Errorf("result: %w", err)
+				return time.Now(), fmt.Errorf("result: %w", err)
 			}
 			if res.Part > 1 {
 				continue // a later part of a split result: the first carries the counts
 			}
 			if _, dup := r.seen[res.ID]; !dup {
 				r.seen[res.ID] = res
-				last = time.Now()
+				if met.IsZero() && want(r.seen) {
+					met = time.Now()
+				}
 			}
 		}
 		if err := batch.Error(); err != nil && err != context.DeadlineExceeded && err != nats.ErrTimeout {
-			return last, err
+			return time.Now(), err
 		}
 	}
-	return last, nil
+	return met, nil
 }
 
 // all reports whether every job of s has a result.

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -80,37 +81,74 @@ func (r *Result) finish() {
 
 // split encodes r into one or more messages of at most limit bytes each.
 // Every part carries the whole job's Counts and Status and a slice of Items.
+// The bytes are json.Marshal's (see appendJSON); the head is encoded once
+// and each item at most twice (for the whole, once more when it must be
+// split); the parts are assembled from those bytes. It returns
+// json.Marshal's error for a time it cannot encode.
 func (r *Result) split(limit int) ([][]byte, error) {
-	one, err := json.Marshal(r)
+	s := getScratch()
+	defer putScratch(s)
+	buf, err := r.appendHead((*s)[:0])
 	if err != nil {
+		*s = buf
+		_, err = json.Marshal(r)
 		return nil, err
 	}
-	if len(one) <= limit || len(r.Items) <= 1 {
-		return [][]byte{one}, nil
+	head := len(buf) // through `"items":`
+	buf = r.appendItems(buf)
+	buf = r.appendTail(buf, r.Part, r.Parts)
+	*s = buf
+	if len(buf) <= limit || len(r.Items) <= 1 {
+		return [][]byte{slices.Clone(buf)}, nil
 	}
 	// Estimate items per part from the average item size, then shrink
 	// until every part fits.
-	per := len(r.Items) * limit / len(one) * 9 / 10
+	per := len(r.Items) * limit / len(buf) * 9 / 10
+
+	// buf becomes the head, '[', then the items separated by commas;
+	// item i ends at ends[i], and begins at from(i).
+	buf = append(buf[:head], '[')
+	ends := make([]int, len(r.Items))
+	for i := range r.Items {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = r.Items[i].appendJSON(buf)
+		ends[i] = len(buf)
+	}
+	*s = buf
+	from := func(i int) int {
+		if i == 0 {
+			return head + 1
+		}
+		return ends[i-1] + 1
+	}
+	var tail []byte
 	for per = max(per, 1); ; per = max(per/2, 1) {
-		var out [][]byte
-		fits := true
 		parts := (len(r.Items) + per - 1) / per
-		for p := 0; p < parts; p++ {
-			cp := *r
-			cp.Items = r.Items[p*per : min((p+1)*per, len(r.Items))]
-			cp.Part, cp.Parts = p+1, parts
-			b, err := json.Marshal(&cp)
-			if err != nil {
-				return nil, err
-			}
-			if len(b) > limit && per > 1 {
+		fits := true
+		for p := 0; p < parts && per > 1; p++ {
+			a, c := p*per, min((p+1)*per, len(r.Items))
+			tail = r.appendTail(tail[:0], p+1, parts)
+			if head+1+ends[c-1]-from(a)+1+len(tail) > limit {
 				fits = false
 				break
 			}
-			out = append(out, b)
 		}
-		if fits {
-			return out, nil
+		if !fits {
+			continue
 		}
+		out := make([][]byte, parts)
+		for p := range out {
+			a, c := p*per, min((p+1)*per, len(r.Items))
+			tail = r.appendTail(tail[:0], p+1, parts)
+			b := make([]byte, 0, head+1+ends[c-1]-from(a)+1+len(tail))
+			b = append(b, buf[:head]...)
+			b = append(b, '[')
+			b = append(b, buf[from(a):ends[c-1]]...)
+			b = append(b, ']')
+			out[p] = append(b, tail...)
+		}
+		return out, nil
 	}
 }

@@ -1,0 +1,335 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// This file encodes results and checkpoints without reflection. The output
+// is byte-identical to json.Marshal's for every value (field order,
+// omitempty, HTML escaping, time.Time.MarshalJSON); the differential and
+// fuzz tests in resultjson_test.go compare the two. A field added to
+// Result, Counts, ItemResult or checkpoint must be added here too: the
+// tests fill every field and fail until it is.
+
+// errTimeJSON marks a time that time.Time.MarshalJSON refuses (a year
+// outside [0,9999], a zone hour outside [0,23]); the callers then encode
+// with json.Marshal, which returns its own error for it.
+var errTimeJSON = errors.New("time not encodable as JSON")
+
+// appendJSON appends r as json.Marshal(r) encodes it. It returns
+// errTimeJSON (and dst unchanged up to an unspecified length) when Started
+// or Finished cannot be encoded.
+func (r *Result) appendJSON(dst []byte) ([]byte, error) {
+	dst, err := r.appendHead(dst)
+	if err != nil {
+		return dst, err
+	}
+	dst = r.appendItems(dst)
+	return r.appendTail(dst, r.Part, r.Parts), nil
+}
+
+// appendItems appends the value of r's items: null when nil, else an array.
+func (r *Result) appendItems(dst []byte) []byte {
+	if r.Items == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i := range r.Items {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = r.Items[i].appendJSON(dst)
+	}
+	return append(dst, ']')
+}
+
+// appendHead appends r's fields before the items' value, up to and
+// including `"items":`.
+func (r *Result) appendHead(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"id":`...)
+	dst = appendJSONString(dst, r.ID)
+	dst = append(dst, `,"kind":`...)
+	dst = appendJSONString(dst, string(r.Kind))
+	if r.Target != "" {
+		dst = append(dst, `,"target":`...)
+		dst = appendJSONString(dst, r.Target)
+	}
+	if r.Account != "" {
+		dst = append(dst, `,"account":`...)
+		dst = appendJSONString(dst, r.Account)
+	}
+	dst = append(dst, `,"status":`...)
+	dst = appendJSONString(dst, r.Status)
+	dst = append(dst, `,"attempt":`...)
+	dst = strconv.AppendInt(dst, int64(r.Attempt), 10)
+	dst = append(dst, `,"started":`...)
+	dst, ok := appendJSONTime(dst, r.Started)
+	if !ok {
+		return dst, errTimeJSON
+	}
+	dst = append(dst, `,"finished":`...)
+	if dst, ok = appendJSONTime(dst, r.Finished); !ok {
+		return dst, errTimeJSON
+	}
+	dst = append(dst, `,"counts":{"total":`...)
+	dst = strconv.AppendInt(dst, int64(r.Counts.Total), 10)
+	dst = append(dst, `,"succeeded":`...)
+	dst = strconv.AppendInt(dst, int64(r.Counts.Succeeded), 10)
+	dst = append(dst, `,"failed":`...)
+	dst = strconv.AppendInt(dst, int64(r.Counts.Failed), 10)
+	return append(dst, `},"items":`...), nil
+}
+
+// appendTail appends r's fields after the items, with part and parts for
+// Part and Parts, and the closing brace.
+func (r *Result) appendTail(dst []byte, part, parts int) []byte {
+	if r.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = appendJSONString(dst, r.Error)
+	}
+	if r.DeadLettered {
+		dst = append(dst, `,"deadLettered":true`...)
+	}
+	if part != 0 {
+		dst = append(dst, `,"part":`...)
+		dst = strconv.AppendInt(dst, int64(part), 10)
+	}
+	if parts != 0 {
+		dst = append(dst, `,"parts":`...)
+		dst = strconv.AppendInt(dst, int64(parts), 10)
+	}
+	return append(dst, '}')
+}
+
+// appendJSON appends it as json.Marshal(it) encodes it.
+func (it *ItemResult) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"email":`...)
+	dst = appendJSONString(dst, it.Email)
+	if it.OK {
+		dst = append(dst, `,"ok":true`...)
+	} else {
+		dst = append(dst, `,"ok":false`...)
+	}
+	if it.Error != "" {
+		dst = append(dst, `,"error":`...)
+		dst = appendJSONString(dst, it.Error)
+	}
+	if it.SubscriberID != "" {
+		dst = append(dst, `,"subscriberId":`...)
+		dst = appendJSONString(dst, it.SubscriberID)
+	}
+	if it.PersonID != "" {
+		dst = append(dst, `,"personId":`...)
+		dst = appendJSONString(dst, it.PersonID)
+	}
+	if it.IsValid != nil {
+		if *it.IsValid {
+			dst = append(dst, `,"isValid":true`...)
+		} else {
+			dst = append(dst, `,"isValid":false`...)
+		}
+	}
+	if it.Reason != "" {
+		dst = append(dst, `,"reason":`...)
+		dst = appendJSONString(dst, it.Reason)
+	}
+	if it.MatchedDomain != "" {
+		dst = append(dst, `,"matchedDomain":`...)
+		dst = appendJSONString(dst, it.MatchedDomain)
+	}
+	if it.TargetGroup != "" {
+		dst = append(dst, `,"targetGroup":`...)
+		dst = appendJSONString(dst, it.TargetGroup)
+	}
+	return append(dst, '}')
+}
+
+// appendJSON appends cp as json.Marshal(cp) encodes it: the items' map
+// keys sorted as strings ("10" before "2"), as encoding/json sorts them.
+// It returns errTimeJSON when Started cannot be encoded.
+func (cp *checkpoint) appendJSON(dst []byte) ([]byte, error) {
+	dst = append(dst, `{"failures":`...)
+	dst = strconv.AppendInt(dst, int64(cp.Failures), 10)
+	dst = append(dst, `,"attempts":`...)
+	dst = strconv.AppendInt(dst, int64(cp.Attempts), 10)
+	dst = append(dst, `,"started":`...)
+	dst, ok := appendJSONTime(dst, cp.Started)
+	if !ok {
+		return dst, errTimeJSON
+	}
+	if cp.LastError != "" {
+		dst = append(dst, `,"lastError":`...)
+		dst = appendJSONString(dst, cp.LastError)
+	}
+	if len(cp.Items) > 0 {
+		keys := make([]int, 0, len(cp.Items))
+		for k := range cp.Items {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, compareDecimal)
+		dst = append(dst, `,"items":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			dst = strconv.AppendInt(dst, int64(k), 10)
+			dst = append(dst, `":`...)
+			it := cp.Items[k]
+			dst = it.appendJSON(dst)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}'), nil
+}
+
+// compareDecimal orders ints as their decimal strings compare, the order
+// encoding/json writes integer map keys in.
+func compareDecimal(a, b int) int {
+	var ab, bb [20]byte
+	as := strconv.AppendInt(ab[:0], int64(a), 10)
+	bs := strconv.AppendInt(bb[:0], int64(b), 10)
+	return bytes.Compare(as, bs)
+}
+
+// appendJSONTime appends t as time.Time.MarshalJSON writes it (RFC 3339
+// with nanoseconds, quoted). ok is false where MarshalJSON returns an
+// error; the checks are those of time's appendStrictRFC3339.
+func appendJSONTime(dst []byte, t time.Time) (_ []byte, ok bool) {
+	dst = append(dst, '"')
+	n0 := len(dst)
+	dst = t.AppendFormat(dst, time.RFC3339Nano)
+	num2 := func(b []byte) byte { return 10*(b[0]-'0') + (b[1] - '0') }
+	switch {
+	case dst[n0+len("9999")] != '-': // year must be exactly 4 digits wide
+		return dst, false
+	case dst[len(dst)-1] != 'Z':
+		c := dst[len(dst)-len("Z07:00")]
+		if ('0' <= c && c <= '9') || num2(dst[len(dst)-len("07:00"):]) >= 24 {
+			return dst, false
+		}
+	}
+	return append(dst, '"'), true
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s quoted and escaped as encoding/json does with
+// HTML escaping on (json.Marshal's default): `"` and `\` backslashed,
+// \b \f \n \r \t, other control bytes and < > & as \u00XX, invalid UTF-8
+// as \ufffd, U+2028 and U+2029 as \u2028 and \u2029. It is encoding/json's
+// appendString.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if jsonSafe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				// Bytes < 0x20 but the above, and < > &.
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// jsonSafe is encoding/json's htmlSafeSet: the ASCII bytes written as they
+// are inside a string, HTML escaping on (all but control bytes, `"`, `\`,
+// <, > and &).
+var jsonSafe = func() (set [utf8.RuneSelf]bool) {
+	for b := ' '; b < utf8.RuneSelf; b++ {
+		set[b] = true
+	}
+	for _, b := range `"\<>&` {
+		set[b] = false
+	}
+	return set
+}()
+
+// scratchPool holds encoding buffers; one is copied out at its exact size,
+// as json.Marshal does, so a result costs one allocation of its length.
+var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledScratch bounds the buffers kept for reuse (bytes).
+const maxPooledScratch = 8 << 20
+
+func getScratch() *[]byte { return scratchPool.Get().(*[]byte) }
+
+func putScratch(b *[]byte) {
+	if cap(*b) > maxPooledScratch {
+		return
+	}
+	*b = (*b)[:0]
+	scratchPool.Put(b)
+}
+
+// marshalJSON returns json.Marshal(r)'s bytes and error, encoded without
+// reflection unless a time cannot be encoded.
+func (r *Result) marshalJSON() ([]byte, error) {
+	s := getScratch()
+	defer putScratch(s)
+	b, err := r.appendJSON((*s)[:0])
+	*s = b
+	if err != nil {
+		return json.Marshal(r)
+	}
+	return slices.Clone(b), nil
+}
+
+// marshalJSON returns json.Marshal(cp)'s bytes and error, encoded without
+// reflection unless Started cannot be encoded.
+func (cp *checkpoint) marshalJSON() ([]byte, error) {
+	s := getScratch()
+	defer putScratch(s)
+	b, err := cp.appendJSON((*s)[:0])
+	*s = b
+	if err != nil {
+		return json.Marshal(cp)
+	}
+	return slices.Clone(b), nil
+}

@@ -81,19 +81,20 @@ func loadCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64) (*ch
 
 // saveCheckpoint stores cp under its message's key. When its JSON is
 // larger than limit bytes it stores cp without its items and reports
-// short: the attempt counts are what must never be lost.
+// short: the attempt counts are what must never be lost. The JSON is
+// json.Marshal's, encoded without reflection (checkpoint.appendJSON).
 func saveCheckpoint(ctx context.Context, kv jetstream.KeyValue, seq uint64, cp *checkpoint, limit int) (short bool, err error) {
 	if kv == nil {
 		return false, nil
 	}
-	b, err := json.Marshal(cp)
+	b, err := cp.marshalJSON()
 	if err != nil {
 		return false, err
 	}
 	if len(b) > limit {
 		c := *cp
 		c.Items = nil
-		if b, err = json.Marshal(&c); err != nil {
+		if b, err = c.marshalJSON(); err != nil {
 			return true, err
 		}
 		short = true

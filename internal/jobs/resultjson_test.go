@@ -151,6 +151,33 @@ func TestResultJSONIsJSONMarshals(t *testing.T) {
 	}
 }
 
+// Every byte at every place of a word, and every pair of bytes side by
+// side, is escaped as encoding/json escapes it (the word-at-a-time skip
+// over safe bytes included).
+func TestJSONStringIsJSONMarshals(t *testing.T) {
+	t.Parallel()
+	check := func(s string) {
+		t.Helper()
+		want, _ := json.Marshal(s)
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("%q: got %s, want %s", s, got, want)
+		}
+	}
+	bg := []byte(strings.Repeat("a", 17))
+	for c := 0; c < 256; c++ {
+		for i := range bg {
+			s := bytes.Clone(bg)
+			s[i] = byte(c)
+			check(string(s))
+		}
+	}
+	for c := 0; c < 256; c++ {
+		for d := 0; d < 256; d++ {
+			check(string([]byte{'a', 'b', 'c', byte(c), byte(d), 'x', 'y', 'z', 'w'}))
+		}
+	}
+}
+
 // Times time.Time.MarshalJSON refuses give json.Marshal's very error.
 func TestResultJSONTimeErrors(t *testing.T) {
 	t.Parallel()
@@ -312,4 +339,54 @@ func FuzzResultJSON(f *testing.F) {
 		got, err = cp.marshalJSON()
 		sameJSON(t, "checkpoint", got, err, cp)
 	})
+}
+
+// BenchmarkResultSplit encodes a finished job's result as publishResult
+// does, with json.Marshal (the old split) and without reflection: a
+// 1,000-item ClickyID result, a 200-item KlickTipp one, and the ClickyID
+// one split into 64 KiB parts.
+func BenchmarkResultSplit(b *testing.B) {
+	started := time.Date(2026, 12, 1, 17, 0, 0, 123456789, time.UTC)
+	clicky := &Result{ID: "job-0123456789", Kind: KindEmailValidate, Account: DefaultAccount, Attempt: 1,
+		Started: started, Finished: started.Add(1500 * time.Millisecond)}
+	for i := 0; i < 1000; i++ {
+		clicky.Items = append(clicky.Items, ItemResult{Email: fmt.Sprintf("student%04d@uni-example.de", i), OK: true,
+			IsValid: boolPtr(i%4 != 0), Reason: "domain_in_target_group", MatchedDomain: "uni-example.de", TargetGroup: "students"})
+	}
+	clicky.finish()
+	klick := &Result{ID: "job-9876543210", Kind: KindContactUpsert, Target: TargetKlickTipp, Account: DefaultAccount, Attempt: 1,
+		Started: started, Finished: started.Add(800 * time.Millisecond)}
+	for i := 0; i < 200; i++ {
+		klick.Items = append(klick.Items, ItemResult{Email: fmt.Sprintf("customer%04d@shop-example.com", i), OK: true,
+			SubscriberID: fmt.Sprint(123456789 + i)})
+	}
+	klick.finish()
+	const maxMsg = 1<<20 - 8<<10 // the runner's limit on a default server
+	for _, c := range []struct {
+		name  string
+		r     *Result
+		limit int
+	}{
+		{"clickyid-1000", clicky, maxMsg},
+		{"klicktipp-200", klick, maxMsg},
+		{"clickyid-1000-64KiB", clicky, 64 << 10},
+	} {
+		for _, enc := range []struct {
+			name  string
+			split func(*Result, int) ([][]byte, error)
+		}{
+			{"marshal", splitMarshal},
+			{"append", (*Result).split},
+		} {
+			b.Run(c.name+"/"+enc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					parts, err := enc.split(c.r, c.limit)
+					if err != nil || len(parts) == 0 {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

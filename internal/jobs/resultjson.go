@@ -1,7 +1,7 @@
 package jobs
 
 import (
-	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -169,13 +169,14 @@ func (cp *checkpoint) appendJSON(dst []byte) ([]byte, error) {
 		dst = appendJSONString(dst, cp.LastError)
 	}
 	if len(cp.Items) > 0 {
-		keys := make([]int, 0, len(cp.Items))
+		keys := make([]decimalKey, 0, len(cp.Items))
 		for k := range cp.Items {
-			keys = append(keys, k)
+			keys = append(keys, newDecimalKey(k))
 		}
-		slices.SortFunc(keys, compareDecimal)
+		slices.SortFunc(keys, compareDecimalKeys)
 		dst = append(dst, `,"items":{`...)
-		for i, k := range keys {
+		for i, dk := range keys {
+			k := dk.k
 			if i > 0 {
 				dst = append(dst, ',')
 			}
@@ -190,13 +191,49 @@ func (cp *checkpoint) appendJSON(dst []byte) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// compareDecimal orders ints as their decimal strings compare, the order
-// encoding/json writes integer map keys in.
-func compareDecimal(a, b int) int {
-	var ab, bb [20]byte
-	as := strconv.AppendInt(ab[:0], int64(a), 10)
-	bs := strconv.AppendInt(bb[:0], int64(b), 10)
-	return bytes.Compare(as, bs)
+// decimalKey sorts an int as its decimal string sorts, the order
+// encoding/json writes integer map keys in ("-1" < "-10" < "-2" < "0" <
+// "1" < "10" < "2"): negatives first ('-' sorts before digits), then by
+// the digits, the absolute value scaled to 19 digits (its digits followed
+// by zeros: same-width numbers sort as their strings), then the shorter
+// first (a prefix sorts first).
+type decimalKey struct {
+	k      int
+	rank   int8 // 0 negative, 1 not
+	width  int8 // decimal digits of |k|
+	scaled uint64
+}
+
+// pow10 holds 10^0 to 10^19.
+var pow10 = func() (p [20]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+func newDecimalKey(k int) decimalKey {
+	d := decimalKey{k: k, rank: 1, width: 1}
+	u := uint64(k)
+	if k < 0 {
+		d.rank, u = 0, -u // |minInt64| fits in a uint64
+	}
+	for d.width < 20 && u >= pow10[d.width] {
+		d.width++
+	}
+	d.scaled = u * pow10[19-int(d.width)] // |k| < 10^19: no overflow
+	return d
+}
+
+func compareDecimalKeys(a, b decimalKey) int {
+	if c := cmp.Compare(a.rank, b.rank); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.scaled, b.scaled); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.width, b.width)
 }
 
 // appendJSONTime appends t as time.Time.MarshalJSON writes it (RFC 3339

@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,7 +215,7 @@ func TestCheckpointJSONIsJSONMarshals(t *testing.T) {
 		LastError: "klipy: 503 <html>", Items: map[int]ItemResult{}}
 	nonZeroFields(t, full)
 	// Keys sort as strings: "-1" < "-10" < "0" < "1" < "10" < "100" < "2".
-	for _, k := range []int{0, 1, 2, 3, 9, 10, 11, 19, 20, 99, 100, 101, 1000, 250, 25, -1, -10, -2, 1 << 40} {
+	for _, k := range []int{0, 1, 2, 3, 9, 10, 11, 19, 20, 99, 100, 101, 1000, 250, 25, -1, -10, -2, 1 << 40, math.MinInt64, math.MaxInt64, 1e18} {
 		full.Items[k] = fullItem(fmt.Sprint("k", k))
 	}
 	many := &checkpoint{Items: map[int]ItemResult{}}
@@ -228,6 +232,29 @@ func TestCheckpointJSONIsJSONMarshals(t *testing.T) {
 	} {
 		got, err := cp.marshalJSON()
 		sameJSON(t, name, got, err, cp)
+	}
+}
+
+// Integer keys sort as their decimal strings, as encoding/json sorts map
+// keys, at the extremes and at random.
+func TestDecimalKeyOrder(t *testing.T) {
+	t.Parallel()
+	keys := []int{0, 1, -1, 9, 10, 19, 90, 99, 100, 900, 1000, -9, -10, -100, -2,
+		math.MaxInt64, math.MinInt64, math.MaxInt64 - 1, math.MinInt64 + 1, 1e18, 1e18 - 1, 1e17, -1e18, 999999999999999999}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 2000; i++ {
+		keys = append(keys, int(rnd.Int64()>>rnd.IntN(64)), rnd.IntN(2000), -rnd.IntN(2000))
+	}
+	dk := make([]decimalKey, len(keys))
+	for i, k := range keys {
+		dk[i] = newDecimalKey(k)
+	}
+	slices.SortFunc(dk, compareDecimalKeys)
+	for i := 1; i < len(dk); i++ {
+		a, b := strconv.Itoa(dk[i-1].k), strconv.Itoa(dk[i].k)
+		if a > b {
+			t.Errorf("%s sorted before %s", a, b)
+		}
 	}
 }
 
@@ -389,4 +416,30 @@ func BenchmarkResultSplit(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkCheckpointJSON encodes a checkpoint of 1,000 done ClickyID
+// items as saveCheckpoint does, with json.Marshal and without reflection.
+func BenchmarkCheckpointJSON(b *testing.B) {
+	cp := &checkpoint{Failures: 1, Attempts: 2, Started: time.Date(2026, 12, 1, 17, 0, 0, 1, time.UTC), Items: map[int]ItemResult{}}
+	for i := 0; i < 1000; i++ {
+		cp.Items[i] = ItemResult{Email: fmt.Sprintf("student%04d@uni-example.de", i), OK: true,
+			IsValid: boolPtr(i%4 != 0), Reason: "domain_in_target_group", MatchedDomain: "uni-example.de", TargetGroup: "students"}
+	}
+	b.Run("marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(cp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cp.marshalJSON(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

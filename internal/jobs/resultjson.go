@@ -24,8 +24,8 @@ import (
 var errTimeJSON = errors.New("time not encodable as JSON")
 
 // appendJSON appends r as json.Marshal(r) encodes it. It returns
-// errTimeJSON (and dst unchanged up to an unspecified length) when Started
-// or Finished cannot be encoded.
+// errTimeJSON when Started or Finished cannot be encoded; the bytes
+// appended then are a partial encoding, to be discarded.
 func (r *Result) appendJSON(dst []byte) ([]byte, error) {
 	dst, err := r.appendHead(dst)
 	if err != nil {
@@ -153,7 +153,8 @@ func (it *ItemResult) appendJSON(dst []byte) []byte {
 
 // appendJSON appends cp as json.Marshal(cp) encodes it: the items' map
 // keys sorted as strings ("10" before "2"), as encoding/json sorts them.
-// It returns errTimeJSON when Started cannot be encoded.
+// It returns errTimeJSON when Started cannot be encoded (the bytes
+// appended then to be discarded).
 func (cp *checkpoint) appendJSON(dst []byte) ([]byte, error) {
 	dst = append(dst, `{"failures":`...)
 	dst = strconv.AppendInt(dst, int64(cp.Failures), 10)
@@ -175,15 +176,14 @@ func (cp *checkpoint) appendJSON(dst []byte) ([]byte, error) {
 		}
 		slices.SortFunc(keys, compareDecimalKeys)
 		dst = append(dst, `,"items":{`...)
-		for i, dk := range keys {
-			k := dk.k
+		for i, k := range keys {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, '"')
-			dst = strconv.AppendInt(dst, int64(k), 10)
+			dst = strconv.AppendInt(dst, int64(k.k), 10)
 			dst = append(dst, `":`...)
-			it := cp.Items[k]
+			it := cp.Items[k.k]
 			dst = it.appendJSON(dst)
 		}
 		dst = append(dst, '}')
@@ -362,19 +362,6 @@ func putScratch(b *[]byte) {
 	}
 	*b = (*b)[:0]
 	scratchPool.Put(b)
-}
-
-// marshalJSON returns json.Marshal(r)'s bytes and error, encoded without
-// reflection unless a time cannot be encoded.
-func (r *Result) marshalJSON() ([]byte, error) {
-	s := getScratch()
-	defer putScratch(s)
-	b, err := r.appendJSON((*s)[:0])
-	*s = b
-	if err != nil {
-		return json.Marshal(r)
-	}
-	return slices.Clone(b), nil
 }
 
 // marshalJSON returns json.Marshal(cp)'s bytes and error, encoded without

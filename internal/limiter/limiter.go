@@ -379,8 +379,13 @@ func (l *Limiter) takenLocked(now time.Time, backfill bool) {
 	l.paceGrants++
 }
 
-// ratePeriod is the period over which the recent live grant rate is counted.
-const ratePeriod = time.Second
+// ratePeriod is the period over which the recent live grant rate is
+// counted: short, so a burst of jobs gets leases sized to its pace within
+// a tenth of a second (with a second, a run shorter than that took one KV
+// round trip per few requests, each holding every other request of the
+// credential behind it), and long enough to hold a few of the leases
+// (leaseTTL) it sizes.
+const ratePeriod = 100 * time.Millisecond
 
 // readyLocked returns the earliest time at or after now that a request may
 // go, and what holds it back. shared says whether the fleet bucket (TAT) and

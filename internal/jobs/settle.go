@@ -88,8 +88,17 @@ func (r *Runner) deadLetter(ctx context.Context, msg jetstream.Msg, seq uint64, 
 
 // ack acks msg and, once the server has confirmed it, drops the message's
 // checkpoint (if one was stored); an unconfirmed ack keeps it, so a
-// redelivery resumes instead of redoing the job.
+// redelivery resumes instead of redoing the job. Without a checkpoint there
+// is nothing to wait for: the ack goes without a round trip (a lost one
+// brings the message back after WORKER_ACK_WAIT, and its job is found
+// finished, or its dead letter deduplicated).
 func (r *Runner) ack(msg jetstream.Msg, seq uint64, cp *checkpoint, log *slog.Logger) {
+	if cp == nil || !cp.stored {
+		if err := msg.Ack(); err != nil {
+			log.Warn("ack not sent; a redelivery will find the job finished", "err", err)
+		}
+		return
+	}
 	actx, cancel := context.WithTimeout(context.Background(), natsTimeout)
 	defer cancel()
 	if err := msg.DoubleAck(actx); err != nil {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/bytedance/gopkg/util/gctuner"
 )
 
 // gcPercent reads the collector's current GOGC.
@@ -19,7 +17,6 @@ func gcPercent() int {
 
 // Not parallel: the collector's setting is the process's.
 func TestTuneGC(t *testing.T) {
-	defer debug.SetGCPercent(gcPercent())
 	if got := tuneGC(64, []string{"GOGC=50"}); !strings.Contains(got, "GOGC=50") {
 		t.Errorf("with GOGC set: %q", got)
 	}
@@ -28,7 +25,6 @@ func TestTuneGC(t *testing.T) {
 	}
 	debug.SetGCPercent(100)
 	got := tuneGC(64, nil)
-	t.Cleanup(func() { gctuner.Tuning(0) })
 	if !strings.Contains(got, "64 MiB") {
 		t.Errorf("tuned: %q", got)
 	}

@@ -59,7 +59,7 @@ func (s *scheduler) move(msg jetstream.Msg) {
 		_, err = r.router.Route(job)
 	}
 	if err != nil {
-		r.process(s.jobCtx, msg) // dead-letters it, with its result
+		r.process(s.jobCtx, msg, nil) // dead-letters it, with its result
 		return
 	}
 	log := r.log.With("seq", meta.Sequence.Stream, "subject", msg.Subject())

@@ -11,8 +11,15 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// process runs one message to its outcome. It never panics.
-func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
+// process runs one message to its outcome. It never panics. free, when
+// not nil, is called once the job needs its slot no more: after its
+// handler returns, before its result, finished mark and ack (round trips
+// to the server, not to the API) — so the next job starts meanwhile — or
+// at the latest when process returns.
+func (r *Runner) process(ctx context.Context, msg jetstream.Msg, free func()) {
+	if free != nil {
+		defer free()
+	}
 	start := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -111,6 +118,9 @@ func (r *Runner) process(ctx context.Context, msg jetstream.Msg) {
 		herr = r.run(ctx, h, job, a, msg, seq, cp)
 	}
 
+	if free != nil {
+		free() // what is left is settling with the server
+	}
 	out, wait := classify(herr)
 	if out != outcomeDone && ctx.Err() != nil {
 		out, wait = outcomeHandBack, 0 // shutting down: hand back, not counted

@@ -552,9 +552,11 @@ func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 	r := &run{l: l, cancel: cancel, started: l.lastStart}
 	l.runs[r] = struct{}{}
 	s.wg.Go(func() {
-		defer func() { s.done <- r }()
+		var once sync.Once
+		free := func() { once.Do(func() { s.done <- r }) }
+		defer free()
 		defer cancel(nil)
-		s.r.process(ctx, m)
+		s.r.process(ctx, m, free)
 	})
 }
 
@@ -563,7 +565,9 @@ func (s *scheduler) start(l *lane, msg jetstream.Msg) {
 func (s *scheduler) startDirect(msg jetstream.Msg) {
 	s.running++
 	s.wg.Go(func() {
-		defer func() { s.done <- nil }()
-		s.r.process(s.jobCtx, msg)
+		var once sync.Once
+		free := func() { once.Do(func() { s.done <- nil }) }
+		defer free()
+		s.r.process(s.jobCtx, msg, free)
 	})
 }

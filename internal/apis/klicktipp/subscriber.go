@@ -66,40 +66,58 @@ func (s *Subscriber) decode(b []byte, withFields bool) error {
 		var raw map[string]json.RawMessage
 		return json.Unmarshal(b, &raw) // "cannot unmarshal ... into map"
 	}
-	var idV, listV, emailV, statusV, tagsV, fieldsV []byte
-	var top map[string]string
+	c := members{withFields: withFields}
 	for m := jsonwalk.NewMembers(b); ; {
 		rawKey, v, ok := m.Next()
 		if !ok {
 			break
 		}
-		switch key := jsonwalk.KeyText(rawKey); string(key) {
-		case "id":
-			idV = v
-		case "listid":
-			listV = v
-		case "email":
-			emailV = v
-		case "status":
-			statusV = v
-		case "tags":
-			tagsV = v
-		case "fields":
-			fieldsV = v
-		default:
-			if !withFields || !bytes.HasPrefix(key, []byte("field")) {
-				continue
+		c.visit(rawKey, v)
+	}
+	return c.subscriber(s)
+}
+
+// members collects a subscriber object's members as they are walked: the
+// raw values of the keys a Subscriber holds (the last of each) and, with
+// withFields, the top-level data fields.
+type members struct {
+	withFields                                  bool
+	idV, listV, emailV, statusV, tagsV, fieldsV []byte
+	top                                         map[string]string
+}
+
+func (c *members) visit(rawKey, v []byte) {
+	switch key := jsonwalk.KeyText(rawKey); string(key) {
+	case "id":
+		c.idV = v
+	case "listid":
+		c.listV = v
+	case "email":
+		c.emailV = v
+	case "status":
+		c.statusV = v
+	case "tags":
+		c.tagsV = v
+	case "fields":
+		c.fieldsV = v
+	default:
+		if !c.withFields || !bytes.HasPrefix(key, []byte("field")) {
+			return
+		}
+		if fs, ok := scalarString(v); ok {
+			if c.top == nil {
+				c.top = make(map[string]string, 24)
 			}
-			if fs, ok := scalarString(v); ok {
-				if top == nil {
-					top = make(map[string]string, 24)
-				}
-				top[string(key)] = fs
-			} else {
-				delete(top, string(key)) // a later non-scalar hides an earlier value
-			}
+			c.top[string(key)] = fs
+		} else {
+			delete(c.top, string(key)) // a later non-scalar hides an earlier value
 		}
 	}
+}
+
+// subscriber decodes the collected members into s.
+func (c *members) subscriber(s *Subscriber) error {
+	idV, listV, emailV, statusV, tagsV, fieldsV, top, withFields := c.idV, c.listV, c.emailV, c.statusV, c.tagsV, c.fieldsV, c.top, c.withFields
 	var out Subscriber
 	var id, list flexID
 	if idV != nil {
@@ -242,12 +260,14 @@ func decodeSubscriber(body []byte, withFields bool) (*Subscriber, error) {
 	if len(body) == 0 || body[0] != '{' {
 		return nil, errors.New("expected a subscriber object")
 	}
-	if !validJSON(body) {
+	// One pass: the walk that checks the syntax collects the members.
+	c := members{withFields: withFields}
+	if !validMembers(body, c.visit) {
 		var raw map[string]json.RawMessage
 		return nil, json.Unmarshal(body, &raw) // the syntax error, as encoding/json words it
 	}
 	var sub Subscriber
-	if err := sub.decode(body, withFields); err != nil {
+	if err := c.subscriber(&sub); err != nil {
 		return nil, err
 	}
 	if sub.ID <= 0 {

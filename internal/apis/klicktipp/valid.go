@@ -11,6 +11,54 @@ func validJSON(b []byte) bool {
 	return ok && jsonwalk.SkipSpace(b, i) == len(b)
 }
 
+// validMembers checks, as validJSON does, that b is one JSON object (white
+// space around it allowed) and calls visit with each member's key token
+// (quotes included) and raw value, in order: a decoder's single pass over
+// an answer. It reports false at the first syntax error; visit has then
+// seen the members before it.
+func validMembers(b []byte, visit func(key, value []byte)) bool {
+	i := jsonwalk.SkipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = jsonwalk.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return jsonwalk.SkipSpace(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		kEnd, ok := validString(b, i)
+		if !ok {
+			return false
+		}
+		key := b[i:kEnd]
+		i = jsonwalk.SkipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		vStart := jsonwalk.SkipSpace(b, i+1)
+		vEnd, ok := validValue(b, vStart, 1)
+		if !ok {
+			return false
+		}
+		visit(key, b[vStart:vEnd])
+		i = jsonwalk.SkipSpace(b, vEnd)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i = jsonwalk.SkipSpace(b, i+1)
+		case '}':
+			return jsonwalk.SkipSpace(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
 // maxNesting is encoding/json's limit on nested arrays and objects.
 const maxNesting = 10000
 

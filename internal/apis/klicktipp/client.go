@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"crmsync/internal/apis"
 )
@@ -105,7 +106,18 @@ type Client struct {
 	xci       string
 	onSession func(SessionEvent)
 	secrets   []string // redacted from every error message
+	routesMu  sync.RWMutex
+	routes    map[routeKey]route // each request's URL and operation, built once
 }
+
+type routeKey struct{ method, path string }
+
+// maxRoutes bounds the routes kept (a path carrying an id would otherwise
+// grow the map without end).
+const maxRoutes = 64
+
+// route is what every request to one method and path shares.
+type route struct{ op, url string }
 
 // New checks cfg and returns a Client. It fails, naming the field, when the
 // base URL is malformed or not https, or credentials are missing: Username
@@ -171,10 +183,9 @@ type auth struct {
 // non-2xx answer is returned as a mapped *APIError. in is JSON-encoded when
 // not nil.
 func (c *Client) send(ctx context.Context, method, path string, in any, a auth) (*http.Response, []byte, error) {
-	op := method + " " + path
-	u := *c.base
-	u.Path += path
-	req, err := c.tr.NewRequest(ctx, op, method, u.String(), in)
+	rt := c.route(method, path)
+	op := rt.op
+	req, err := c.tr.NewRequest(ctx, op, method, rt.url, in)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,6 +206,30 @@ func (c *Client) send(ctx context.Context, method, path string, in any, a auth) 
 		return resp, data, e
 	}
 	return resp, data, nil
+}
+
+// route returns the URL and operation name of method and path, built on
+// the first request (the paths are the client's own: a few constants).
+func (c *Client) route(method, path string) route {
+	k := routeKey{method, path}
+	c.routesMu.RLock()
+	r, ok := c.routes[k]
+	c.routesMu.RUnlock()
+	if ok {
+		return r
+	}
+	u := *c.base
+	u.Path += path
+	r = route{op: method + " " + path, url: u.String()}
+	c.routesMu.Lock()
+	if c.routes == nil {
+		c.routes = map[routeKey]route{}
+	}
+	if len(c.routes) < maxRoutes {
+		c.routes[k] = r
+	}
+	c.routesMu.Unlock()
+	return r
 }
 
 // redact replaces every secret in s.

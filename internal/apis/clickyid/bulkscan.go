@@ -341,14 +341,21 @@ func (s *scanner) str() (string, error) {
 func (s *scanner) bytes() ([]byte, error) {
 	start := s.i
 	s.i++ // the opening quote
-	plain := true
+	plain, ascii := true, true
 	for s.i < len(s.b) {
 		c := s.b[s.i]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			s.i++ // the common byte: nothing to decide
+			continue
+		}
 		switch {
+		case c >= utf8.RuneSelf:
+			ascii = false
+			s.i++
 		case c == '"':
 			s.i++
 			lit := s.b[start:s.i]
-			if plain && utf8.Valid(lit) {
+			if plain && (ascii || utf8.Valid(lit)) {
 				return lit[1 : len(lit)-1], nil
 			}
 			var v string
@@ -395,6 +402,10 @@ func (s *scanner) bytesNoDecode() ([]byte, error) {
 	s.i++
 	for s.i < len(s.b) {
 		c := s.b[s.i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			s.i++ // the common byte: nothing to decide
+			continue
+		}
 		switch {
 		case c == '"':
 			s.i++

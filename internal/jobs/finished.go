@@ -97,9 +97,7 @@ func (r *Runner) alreadyFinished(ctx context.Context, msg jetstream.Msg, seq uin
 	if r.cfg.Finished == nil || id == strconv.FormatUint(seq, 10) {
 		return false
 	}
-	fctx, cancel := context.WithTimeout(ctx, natsTimeout)
-	f, err := LookUpFinished(fctx, r.cfg.Finished, id)
-	cancel()
+	f, err := r.lookUp(ctx, msg, id)
 	if err != nil {
 		d := r.backoff(1)
 		log.Warn("cannot tell whether the job already finished; handing it back", "err", err, "retry_in", d)
@@ -117,6 +115,17 @@ func (r *Runner) alreadyFinished(ctx context.Context, msg jetstream.Msg, seq uin
 	// A redelivery may have a checkpoint left from before the finish.
 	r.ack(msg, seq, &checkpoint{stored: delivered > 1 && r.kv != nil}, log)
 	return true
+}
+
+// lookUp returns what the finished bucket holds about job id: the lane
+// fetcher's fresh lookup if it made one, else the bucket's answer now.
+func (r *Runner) lookUp(ctx context.Context, msg jetstream.Msg, id string) (*Finish, error) {
+	if f, ok := prelooked(msg, id); ok {
+		return f, nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, natsTimeout)
+	defer cancel()
+	return LookUpFinished(fctx, r.cfg.Finished, id)
 }
 
 // markFinished records res's job as finished (after its result was

@@ -75,7 +75,7 @@ func (s *scheduler) move(msg jetstream.Msg) {
 		return
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), natsTimeout)
-	_, err = r.js.PublishMsg(pctx, laneMessage(l, msg, meta))
+	_, err = r.js.PublishMsg(pctx, laneMessage(l, msg, meta, jobID(job, msg, meta.Sequence.Stream)))
 	cancel()
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {

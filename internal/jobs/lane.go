@@ -32,6 +32,9 @@ const (
 	headerIntakeSeq     = "Crmsync-Intake-Seq"
 	headerIntakeMsgID   = "Crmsync-Intake-Msg-Id"
 	headerPublished     = "Crmsync-Published"
+	// headerJobID is the job's id as the intake found it, so a lane's
+	// fetcher can look up whether it already finished before it runs.
+	headerJobID = "Crmsync-Intake-Job-Id"
 )
 
 // The APIs a lane belongs to.
@@ -156,11 +159,16 @@ type laneMsg struct {
 	subject string
 	hdr     nats.Header
 	meta    *jetstream.MsgMetadata
+	looked  *lookup // whether its job already finished, as the lane's fetcher found (nil: not looked up)
 }
 
 // asIntake wraps a message received on a lane. A message missing the
 // intake headers (published to a lane by hand) is presented as received.
 func asIntake(m jetstream.Msg) jetstream.Msg {
+	var looked *lookup
+	if p, ok := m.(*prechecked); ok {
+		m, looked = p.Msg, &p.lookup
+	}
 	h := m.Headers()
 	subj := h.Get(headerIntakeSubject)
 	seq, err := strconv.ParseUint(h.Get(headerIntakeSeq), 10, 64)
@@ -171,7 +179,7 @@ func asIntake(m jetstream.Msg) jetstream.Msg {
 	orig := nats.Header{}
 	for k, v := range h {
 		switch k {
-		case headerIntakeSubject, headerIntakeSeq, headerIntakeMsgID, headerPublished, HeaderMsgID:
+		case headerIntakeSubject, headerIntakeSeq, headerIntakeMsgID, headerPublished, headerJobID, HeaderMsgID:
 			continue
 		}
 		orig[k] = v
@@ -184,7 +192,7 @@ func asIntake(m jetstream.Msg) jetstream.Msg {
 	if t, err := time.Parse(time.RFC3339Nano, h.Get(headerPublished)); err == nil {
 		md.Timestamp = t
 	}
-	return &laneMsg{Msg: m, subject: subj, hdr: orig, meta: &md}
+	return &laneMsg{Msg: m, subject: subj, hdr: orig, meta: &md, looked: looked}
 }
 
 func (m *laneMsg) Subject() string                           { return m.subject }
@@ -196,7 +204,7 @@ func (m *laneMsg) Metadata() (*jetstream.MsgMetadata, error) { return m.meta, ni
 // intake publish (Nats-Expected-Last-Sequence would fail this one). Its
 // Nats-Msg-Id is derived from the intake sequence, so a move repeated after
 // a crash between the lane publish and the intake ack is deduplicated.
-func laneMessage(lane Lane, msg jetstream.Msg, meta *jetstream.MsgMetadata) *nats.Msg {
+func laneMessage(lane Lane, msg jetstream.Msg, meta *jetstream.MsgMetadata, jobID string) *nats.Msg {
 	h := nats.Header{}
 	for k, v := range msg.Headers() {
 		if len(k) >= 5 && strings.EqualFold(k[:5], "Nats-") {
@@ -211,6 +219,7 @@ func laneMessage(lane Lane, msg jetstream.Msg, meta *jetstream.MsgMetadata) *nat
 		h.Set(headerIntakeMsgID, id)
 	}
 	h.Set(headerPublished, meta.Timestamp.UTC().Format(time.RFC3339Nano))
+	h.Set(headerJobID, jobID)
 	h.Set(HeaderMsgID, "lane:"+seq)
 	return &nats.Msg{Subject: lane.Subject(), Header: h, Data: msg.Data()}
 }

@@ -221,7 +221,7 @@ func (s *scheduler) fetch(ctx context.Context, l *lane) {
 		}
 		cancel()
 		if msg != nil {
-			s.hold(ctx, l, msg)
+			s.hold(ctx, l, s.precheck(ctx, msg))
 			delay = 100 * time.Millisecond
 			continue
 		}

@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"crmsync/internal/jsonstr"
 )
 
 // This file encodes results and checkpoints without reflection. The output
@@ -54,19 +55,19 @@ func (r *Result) appendItems(dst []byte) []byte {
 // including `"items":`.
 func (r *Result) appendHead(dst []byte) ([]byte, error) {
 	dst = append(dst, `{"id":`...)
-	dst = appendJSONString(dst, r.ID)
+	dst = jsonstr.Append(dst, r.ID)
 	dst = append(dst, `,"kind":`...)
-	dst = appendJSONString(dst, string(r.Kind))
+	dst = jsonstr.Append(dst, string(r.Kind))
 	if r.Target != "" {
 		dst = append(dst, `,"target":`...)
-		dst = appendJSONString(dst, r.Target)
+		dst = jsonstr.Append(dst, r.Target)
 	}
 	if r.Account != "" {
 		dst = append(dst, `,"account":`...)
-		dst = appendJSONString(dst, r.Account)
+		dst = jsonstr.Append(dst, r.Account)
 	}
 	dst = append(dst, `,"status":`...)
-	dst = appendJSONString(dst, r.Status)
+	dst = jsonstr.Append(dst, r.Status)
 	dst = append(dst, `,"attempt":`...)
 	dst = strconv.AppendInt(dst, int64(r.Attempt), 10)
 	dst = append(dst, `,"started":`...)
@@ -92,7 +93,7 @@ func (r *Result) appendHead(dst []byte) ([]byte, error) {
 func (r *Result) appendTail(dst []byte, part, parts int) []byte {
 	if r.Error != "" {
 		dst = append(dst, `,"error":`...)
-		dst = appendJSONString(dst, r.Error)
+		dst = jsonstr.Append(dst, r.Error)
 	}
 	if r.DeadLettered {
 		dst = append(dst, `,"deadLettered":true`...)
@@ -111,7 +112,7 @@ func (r *Result) appendTail(dst []byte, part, parts int) []byte {
 // appendJSON appends it as json.Marshal(it) encodes it.
 func (it *ItemResult) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"email":`...)
-	dst = appendJSONString(dst, it.Email)
+	dst = jsonstr.Append(dst, it.Email)
 	if it.OK {
 		dst = append(dst, `,"ok":true`...)
 	} else {
@@ -119,15 +120,15 @@ func (it *ItemResult) appendJSON(dst []byte) []byte {
 	}
 	if it.Error != "" {
 		dst = append(dst, `,"error":`...)
-		dst = appendJSONString(dst, it.Error)
+		dst = jsonstr.Append(dst, it.Error)
 	}
 	if it.SubscriberID != "" {
 		dst = append(dst, `,"subscriberId":`...)
-		dst = appendJSONString(dst, it.SubscriberID)
+		dst = jsonstr.Append(dst, it.SubscriberID)
 	}
 	if it.PersonID != "" {
 		dst = append(dst, `,"personId":`...)
-		dst = appendJSONString(dst, it.PersonID)
+		dst = jsonstr.Append(dst, it.PersonID)
 	}
 	if it.IsValid != nil {
 		if *it.IsValid {
@@ -138,15 +139,15 @@ func (it *ItemResult) appendJSON(dst []byte) []byte {
 	}
 	if it.Reason != "" {
 		dst = append(dst, `,"reason":`...)
-		dst = appendJSONString(dst, it.Reason)
+		dst = jsonstr.Append(dst, it.Reason)
 	}
 	if it.MatchedDomain != "" {
 		dst = append(dst, `,"matchedDomain":`...)
-		dst = appendJSONString(dst, it.MatchedDomain)
+		dst = jsonstr.Append(dst, it.MatchedDomain)
 	}
 	if it.TargetGroup != "" {
 		dst = append(dst, `,"targetGroup":`...)
-		dst = appendJSONString(dst, it.TargetGroup)
+		dst = jsonstr.Append(dst, it.TargetGroup)
 	}
 	return append(dst, '}')
 }
@@ -167,7 +168,7 @@ func (cp *checkpoint) appendJSON(dst []byte) ([]byte, error) {
 	}
 	if cp.LastError != "" {
 		dst = append(dst, `,"lastError":`...)
-		dst = appendJSONString(dst, cp.LastError)
+		dst = jsonstr.Append(dst, cp.LastError)
 	}
 	if len(cp.Items) > 0 {
 		keys := make([]decimalKey, 0, len(cp.Items))
@@ -255,97 +256,6 @@ func appendJSONTime(dst []byte, t time.Time) (_ []byte, ok bool) {
 	}
 	return append(dst, '"'), true
 }
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s quoted and escaped as encoding/json does with
-// HTML escaping on (json.Marshal's default): `"` and `\` backslashed,
-// \b \f \n \r \t, other control bytes and < > & as \u00XX, invalid UTF-8
-// as \ufffd, U+2028 and U+2029 as \u2028 and \u2029. It is encoding/json's
-// appendString.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Skip eight safe bytes at a time: none has its high bit set,
-		// none is below 0x20, none is one of `"\\<>&`. (x-lo*n)&^x&hi is
-		// nonzero when a byte of x is below n (n <= 0x80); with n = 1 on
-		// x^lo*c, when a byte equals c.
-		for i+8 <= len(s) {
-			w := s[i : i+8]
-			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-			const lo, hi = 0x0101010101010101, 0x8080808080808080
-			q, b, l, g, a := x^(lo*'"'), x^(lo*'\\'), x^(lo*'<'), x^(lo*'>'), x^(lo*'&')
-			bad := x | (x-lo*0x20)&^x | (q-lo)&^q | (b-lo)&^b | (l-lo)&^l | (g-lo)&^g | (a-lo)&^a
-			if bad&hi != 0 {
-				break
-			}
-			i += 8
-		}
-		if i >= len(s) {
-			break
-		}
-		if b := s[i]; b < utf8.RuneSelf {
-			if jsonSafe[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch b {
-			case '\\', '"':
-				dst = append(dst, '\\', b)
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				// Bytes < 0x20 but the above, and < > &.
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		c, size := utf8.DecodeRuneInString(s[i:])
-		if c == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if c == '\u2028' || c == '\u2029' {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// jsonSafe is encoding/json's htmlSafeSet: the ASCII bytes written as they
-// are inside a string, HTML escaping on (all but control bytes, `"`, `\`,
-// <, > and &).
-var jsonSafe = func() (set [utf8.RuneSelf]bool) {
-	for b := ' '; b < utf8.RuneSelf; b++ {
-		set[b] = true
-	}
-	for _, b := range `"\<>&` {
-		set[b] = false
-	}
-	return set
-}()
 
 // scratchPool holds encoding buffers; one is copied out at its exact size,
 // as json.Marshal does, so a result costs one allocation of its length.

@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"crmsync/internal/apis"
+	"crmsync/internal/jsonstr"
 	"crmsync/internal/jsonwalk"
 )
 
@@ -219,6 +222,33 @@ type subscribeBody struct {
 	Fields map[string]string `json:"fields,omitempty"`
 }
 
+// appendJSON appends b as json.Marshal writes it (fields in order, empty
+// ones left out, the data fields' keys sorted), without its reflection: a
+// job sends one of these per contact.
+func (b subscribeBody) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"email":`...)
+	dst = jsonstr.Append(dst, b.Email)
+	if b.ListID != 0 {
+		dst = strconv.AppendInt(append(dst, `,"listid":`...), b.ListID, 10)
+	}
+	if b.TagID != 0 {
+		dst = strconv.AppendInt(append(dst, `,"tagid":`...), b.TagID, 10)
+	}
+	if len(b.Fields) > 0 {
+		dst = append(dst, `,"fields":{`...)
+		for i, k := range slices.Sorted(maps.Keys(b.Fields)) {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = jsonstr.Append(dst, k)
+			dst = append(dst, ':')
+			dst = jsonstr.Append(dst, b.Fields[k])
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
 // Subscribe adds a contact or updates the one with the same email (POST
 // /subscriber) and returns it as stored. KlickTipp's refusals are
 // apis.ErrValidation with Code set: "5" invalid email, "8" field validation,
@@ -242,7 +272,7 @@ func (s *Session) SubscribeID(ctx context.Context, req SubscribeRequest) (int64,
 func (s *Session) subscribe(ctx context.Context, req SubscribeRequest, withFields bool) (*Subscriber, error) {
 	const op = "POST /subscriber"
 	in := subscribeBody{Email: strings.TrimSpace(req.Email), ListID: req.ListID, TagID: req.TagID, Fields: req.Fields}
-	status, body, err := s.call(ctx, http.MethodPost, "/subscriber", in)
+	status, body, err := s.call(ctx, http.MethodPost, "/subscriber", apis.RawJSON(in.appendJSON(nil)))
 	if err != nil {
 		return nil, err
 	}

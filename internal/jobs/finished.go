@@ -120,7 +120,7 @@ func (r *Runner) alreadyFinished(ctx context.Context, msg jetstream.Msg, seq uin
 // lookUp returns what the finished bucket holds about job id: the lane
 // fetcher's fresh lookup if it made one, else the bucket's answer now.
 func (r *Runner) lookUp(ctx context.Context, msg jetstream.Msg, id string) (*Finish, error) {
-	if f, ok := prelooked(msg, id); ok {
+	if f, ok := prelooked(ctx, msg, id); ok {
 		return f, nil
 	}
 	fctx, cancel := context.WithTimeout(ctx, natsTimeout)

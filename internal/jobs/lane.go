@@ -167,7 +167,7 @@ type laneMsg struct {
 func asIntake(m jetstream.Msg) jetstream.Msg {
 	var looked *lookup
 	if p, ok := m.(*prechecked); ok {
-		m, looked = p.Msg, &p.lookup
+		m, looked = p.Msg, p.lookup
 	}
 	h := m.Headers()
 	subj := h.Get(headerIntakeSubject)

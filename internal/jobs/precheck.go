@@ -7,18 +7,21 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// lookup is what a lane's fetcher found in the finished bucket for the job
-// of the message it holds, and when.
+// lookup is what a lane's fetcher finds in the finished bucket for the job
+// of the message it holds: done closes when f and ok are set (ok false:
+// the lookup failed, and process asks again).
 type lookup struct {
-	id string
-	f  *Finish // nil: not finished
-	at time.Time
+	id   string
+	at   time.Time // when it was asked
+	done chan struct{}
+	f    *Finish // nil: not finished
+	ok   bool
 }
 
 // prechecked is a lane message with its fetcher's lookup.
 type prechecked struct {
 	jetstream.Msg
-	lookup
+	*lookup
 }
 
 // lookupFresh is the oldest a fetcher's lookup may be when its job starts
@@ -27,12 +30,11 @@ type prechecked struct {
 // no window a lookup at the start would close.
 const lookupFresh = 2 * time.Second
 
-// precheck looks msg's job up in the finished bucket (by the id the intake
-// wrote on the lane message) while the message waits to be offered, so the
-// round trip is off the job's slot: a job whose slot is free when its
-// lookup is done starts no later, and one that waits for a slot starts
-// without it. A message without the id, or a lookup that fails, is offered
-// as it is; process then looks it up itself.
+// precheck starts looking msg's job up in the finished bucket (by the id
+// the intake wrote on the lane message) as the fetcher offers it, so the
+// round trip runs while the message waits for a slot, or while its job is
+// being started, instead of inside the job's slot. A message without the
+// id is offered as it is; process then looks it up itself.
 func (s *scheduler) precheck(ctx context.Context, msg jetstream.Msg) jetstream.Msg {
 	if s.r.cfg.Finished == nil {
 		return msg
@@ -41,21 +43,28 @@ func (s *scheduler) precheck(ctx context.Context, msg jetstream.Msg) jetstream.M
 	if id == "" {
 		return msg
 	}
-	lctx, cancel := context.WithTimeout(ctx, natsTimeout)
-	f, err := LookUpFinished(lctx, s.r.cfg.Finished, id)
-	cancel()
-	if err != nil {
-		return msg
-	}
-	return &prechecked{Msg: msg, lookup: lookup{id: id, f: f, at: time.Now()}}
+	lk := &lookup{id: id, at: time.Now(), done: make(chan struct{})}
+	s.wg.Go(func() {
+		defer close(lk.done)
+		lctx, cancel := context.WithTimeout(ctx, natsTimeout)
+		defer cancel()
+		f, err := LookUpFinished(lctx, s.r.cfg.Finished, id)
+		lk.f, lk.ok = f, err == nil
+	})
+	return &prechecked{Msg: msg, lookup: lk}
 }
 
-// prelooked returns the fetcher's lookup of msg's job id, if it has a
-// fresh one.
-func prelooked(msg jetstream.Msg, id string) (*Finish, bool) {
-	lm, ok := msg.(*laneMsg)
-	if !ok || lm.looked == nil || lm.looked.id != id || time.Since(lm.looked.at) >= lookupFresh {
+// prelooked waits for the fetcher's lookup of msg's job id, if it made one
+// lately, and returns it; ok is false when there is none to use.
+func prelooked(ctx context.Context, msg jetstream.Msg, id string) (*Finish, bool) {
+	lm, isLane := msg.(*laneMsg)
+	if !isLane || lm.looked == nil || lm.looked.id != id || time.Since(lm.looked.at) >= lookupFresh {
 		return nil, false
 	}
-	return lm.looked.f, true
+	select {
+	case <-lm.looked.done:
+		return lm.looked.f, lm.looked.ok
+	case <-ctx.Done():
+		return nil, false
+	}
 }

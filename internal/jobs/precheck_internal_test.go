@@ -43,27 +43,37 @@ func TestFetchersLookupSavesTheSlotsRoundTrip(t *testing.T) {
 	g := &gets{KeyValue: kv}
 	r := &Runner{cfg: Config{Finished: g}}
 	s := &scheduler{r: r}
+	defer s.wg.Wait()
 
 	msg := func(id string) jetstream.Msg {
 		b := &fakeMsg{hdr: nats.Header{headerJobID: {id}}}
 		return s.precheck(ctx, b)
 	}
-	// The fetcher's lookups: one Get each.
+	// The fetcher's lookups: one Get each, done in the background.
 	fresh, finished := msg("new-1"), msg("done-1")
+	for _, m := range []jetstream.Msg{fresh, finished} {
+		select {
+		case <-m.(*prechecked).done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("a precheck did not finish")
+		}
+	}
 	if n := g.n.Load(); n != 2 {
 		t.Fatalf("%d Gets for two prechecks", n)
 	}
+	stale := &lookup{id: "done-1", at: time.Now().Add(-lookupFresh), done: make(chan struct{}), ok: true}
+	close(stale.done)
 	for _, c := range []struct {
 		m        jetstream.Msg
 		id       string
 		finished bool
 		gets     int64
 	}{
-		{&laneMsg{looked: &fresh.(*prechecked).lookup}, "new-1", false, 0},
-		{&laneMsg{looked: &finished.(*prechecked).lookup}, "done-1", true, 0},
-		{&laneMsg{looked: &fresh.(*prechecked).lookup}, "other", false, 1},                             // not this job's lookup
-		{&laneMsg{looked: &lookup{id: "done-1", at: time.Now().Add(-lookupFresh)}}, "done-1", true, 1}, // stale: asked again, and finished
-		{&fakeMsg{}, "done-1", true, 1},                                                                // no lookup at all
+		{&laneMsg{looked: fresh.(*prechecked).lookup}, "new-1", false, 0},
+		{&laneMsg{looked: finished.(*prechecked).lookup}, "done-1", true, 0},
+		{&laneMsg{looked: fresh.(*prechecked).lookup}, "other", false, 1}, // not this job's lookup
+		{&laneMsg{looked: stale}, "done-1", true, 1},                      // stale: asked again, and finished
+		{&fakeMsg{}, "done-1", true, 1},                                   // no lookup at all
 	} {
 		before := g.n.Load()
 		f, err := r.lookUp(ctx, c.m, c.id)

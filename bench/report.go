@@ -116,9 +116,12 @@ const sidesText = `
 
 - **crmsync**: the real worker binary (built with the Dockerfile's flags), its own process, dialling a
   fresh JetStream server that runs, with the project's fake APIs, in the bench process on loopback. Jobs are published to the intake subjects with ` + "`Nats-Msg-Id`" + ` (B1–B4 as live jobs, so
-  every slot may take them; B5's backfill with ` + "`Crmsync-Priority: backfill`" + `). The worker validates
-  each job, checkpoints long ones, resolves tags, logs in and out once per KlickTipp job (session mode),
-  waits on its shared rate limiter (KV-backed), publishes one result per job and acks it.
+  every slot may take them; B5's backfill with ` + "`Crmsync-Priority: backfill`" + `). The worker runs with
+  its defaults (so ` + "`WORKER_GC_HEAP_TARGET_MB=64`" + `) but for the rates: it checks each job's envelope at the
+  intake, moves it onto its lane, looks it up in the finished-job bucket, decodes and checks its items,
+  checkpoints long ones, resolves tags, logs in and out once per KlickTipp job (session mode), waits on its
+  shared rate limiter (KV-backed), publishes one result per job with every item, records the job as
+  finished and acks it.
 - **peer**: what a Go team would assemble instead, its own process: Watermill v1.5.1's router over
   watermill-nats v2.1.3's JetStream subscriber (one grouped durable consumer on a work-queue stream, one
   handler per slot), Watermill's Retry (5 retries, 100 ms doubling to 5 s) and Throttle middleware (B3:

@@ -242,7 +242,11 @@ func (t *Transport) NewRequest(ctx context.Context, op, method, url string, in a
 	// constant values are shared (nothing in net/http writes to them).
 	req.Header = make(http.Header, 8)
 	req.Header["Accept"] = jsonValue
-	req.Header["User-Agent"] = []string{"crmsync-" + t.API + "/1"}
+	ua, ok := userAgents[t.API]
+	if !ok {
+		ua = []string{"crmsync-" + t.API + "/1"}
+	}
+	req.Header["User-Agent"] = ua
 	if in != nil {
 		req.Header["Content-Type"] = jsonValue
 	}
@@ -252,6 +256,11 @@ func (t *Transport) NewRequest(ctx context.Context, op, method, url string, in a
 // RawJSON is a request body its client encoded already (on a hot path,
 // without reflection); NewRequest sends it as it is.
 type RawJSON []byte
+
+// userAgents are the User-Agent values of the three clients, made once.
+var userAgents = map[string][]string{
+	"klicktipp": {"crmsync-klicktipp/1"}, "klipy": {"crmsync-klipy/1"}, "clickyid": {"crmsync-clickyid/1"},
+}
 
 // jsonValue is the value of the Accept and Content-Type headers.
 var jsonValue = []string{"application/json"}

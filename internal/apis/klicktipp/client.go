@@ -176,7 +176,16 @@ func (c *Client) Mode() Mode { return c.mode }
 // auth is what signs one request.
 type auth struct {
 	name, id string // session cookie name and id (session mode)
+	hdr      sessionHeaders
 	partner  bool
+}
+
+// sessionHeaders are the values of the headers that carry a session, made
+// once per login and shared by its requests (net/http only reads them).
+type sessionHeaders struct{ cookie, id []string }
+
+func newSessionHeaders(name, id string) sessionHeaders {
+	return sessionHeaders{cookie: []string{name + "=" + id}, id: []string{id}}
 }
 
 // send makes one request and returns the status, headers and body; a
@@ -194,8 +203,11 @@ func (c *Client) send(ctx context.Context, method, path string, in any, a auth) 
 		req.Header.Set("X-Un", c.username)
 		req.Header.Set("X-Ci", c.xci)
 	case a.id != "":
-		req.Header.Set("Cookie", a.name+"="+a.id)
-		req.Header.Set("X-Session-Id", a.id)
+		h := a.hdr
+		if h.cookie == nil {
+			h = newSessionHeaders(a.name, a.id)
+		}
+		req.Header["Cookie"], req.Header["X-Session-Id"] = h.cookie, h.id
 	}
 	resp, data, err := c.tr.Do(ctx, op, req)
 	if err != nil {

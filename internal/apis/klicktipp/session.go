@@ -32,6 +32,7 @@ type Session struct {
 	mu     sync.Mutex
 	name   string // cookie name, e.g. SSESS...
 	id     string // session id
+	hdr    sessionHeaders
 	gen    uint64 // bumped on every relogin
 	closed bool
 
@@ -57,7 +58,7 @@ func (c *Client) Login(ctx context.Context) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.name, s.id = name, id
+	s.name, s.id, s.hdr = name, id, newSessionHeaders(name, id)
 	c.event(SessionOpened)
 	return s, nil
 }
@@ -131,7 +132,7 @@ func (s *Session) Logout(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	a := auth{name: s.name, id: s.id, partner: s.c.mode == ModePartner}
+	a := auth{name: s.name, id: s.id, hdr: s.hdr, partner: s.c.mode == ModePartner}
 	s.mu.Unlock()
 	if s.c.mode == ModePartner {
 		return nil
@@ -208,7 +209,7 @@ func (s *Session) current() (auth, uint64, error) {
 	if s.closed {
 		return auth{}, 0, ErrSessionClosed
 	}
-	return auth{name: s.name, id: s.id, partner: s.c.mode == ModePartner}, s.gen, nil
+	return auth{name: s.name, id: s.id, hdr: s.hdr, partner: s.c.mode == ModePartner}, s.gen, nil
 }
 
 // relogin logs in again unless another caller already did since generation
@@ -232,7 +233,7 @@ func (s *Session) relogin(ctx context.Context, gen uint64) error {
 		return err
 	}
 	s.mu.Lock()
-	s.name, s.id = name, id
+	s.name, s.id, s.hdr = name, id, newSessionHeaders(name, id)
 	s.gen++
 	s.mu.Unlock()
 	s.relogins.Add(1)

@@ -70,6 +70,20 @@ type binaries struct {
 	worker, enqueue  string
 	self             string // this program, for the peer and bare-loop roles
 	goVersion, cores string
+
+	profiles string       // -profile: where each worker run writes its CPU profile ("": none)
+	profiled atomic.Int64 // worker runs profiled so far
+}
+
+// profile returns the WORKER_CPU_PROFILE of the next worker run, and says
+// so; "" without -profile.
+func (b *binaries) profile() string {
+	if b.profiles == "" {
+		return ""
+	}
+	p := filepath.Join(b.profiles, fmt.Sprintf("worker-%02d.prof", b.profiled.Add(1)))
+	fmt.Printf("    worker CPU profile: %s\n", p)
+	return p
 }
 
 func build(dir string) (*binaries, error) {

@@ -8,6 +8,7 @@
 //	cd bench && go run .          # full run (about 20 minutes on 2 cores), writes RESULTS.md and chart.svg
 //	cd bench && go run . -quick   # a tenth of each size, one repetition (under 3 minutes)
 //	cd bench && go run . -only B3,B5
+//	cd bench && go run . -only B1 -reps 1 -profile /tmp/prof   # then: go tool pprof -top -cum /tmp/prof/worker-01.prof
 //
 // It builds crmsync's worker and enqueue, starts an embedded JetStream
 // server and the project's fake APIs on loopback for every measured run,
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -48,8 +50,9 @@ func main() {
 	reps := flag.Int("reps", 3, "interleaved repetitions of each measurement (the median is reported)")
 	only := flag.String("only", "", "comma-separated workloads to run (B1,...,B7); default all")
 	out := flag.String("out", "RESULTS.md", "where to write the results (empty: nowhere); the chart goes beside it")
+	profile := flag.String("profile", "", "a directory each worker run writes its CPU profile to (WORKER_CPU_PROFILE), for go tool pprof")
 	flag.Parse()
-	b := &bench{scale: 1, reps: *reps}
+	b := &bench{scale: 1, reps: *reps, profiles: *profile}
 	if *quick {
 		b.scale, b.reps = 0.1, 1
 	}
@@ -72,6 +75,14 @@ func (b *bench) run(ctx context.Context, only, out, args string) error {
 	fmt.Println("building the worker and enqueue ...")
 	if b.bins, err = build(dir); err != nil {
 		return err
+	}
+	if b.profiles != "" {
+		if b.bins.profiles, err = filepath.Abs(b.profiles); err == nil {
+			err = os.MkdirAll(b.bins.profiles, 0o755)
+		}
+		if err != nil {
+			return fmt.Errorf("-profile %s: %w", b.profiles, err)
+		}
 	}
 	want := func(id string) bool {
 		if only == "" {

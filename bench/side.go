@@ -87,6 +87,9 @@ func (w *world) workerEnv(httpAddr string, slots int, extra map[string]string) [
 	for _, class := range []string{"SINGLE", "BULK", "TARGET_GROUPS", "OFFERS"} {
 		env["CLICKYID_"+class+"_PER_MINUTE"], env["CLICKYID_"+class+"_BURST"] = "60000000", "1000000"
 	}
+	if p := w.bins.profile(); p != "" {
+		env["WORKER_CPU_PROFILE"] = p
+	}
 	for k, v := range extra {
 		env[k] = v
 	}

@@ -14,12 +14,13 @@ import (
 // bench holds what every workload needs: the built programs, the scale,
 // the repetitions, and the rows of the table being built.
 type bench struct {
-	dir   string
-	bins  *binaries
-	scale float64 // 1 for a full run, 0.1 for -quick
-	reps  int
-	rows  []row
-	notes []string
+	dir      string
+	profiles string // -profile
+	bins     *binaries
+	scale    float64 // 1 for a full run, 0.1 for -quick
+	reps     int
+	rows     []row
+	notes    []string
 }
 
 func (b *bench) n(full int) int { return max(1, int(float64(full)*b.scale)) }

@@ -43,6 +43,14 @@ func run(args, environ []string) int {
 	if *health {
 		return healthcheck(cfg.HTTPAddr)
 	}
+	if cfg.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "worker: bad configuration: WORKER_CPU_PROFILE: "+err.Error())
+			return 2
+		}
+		defer stopProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := NewMain(cfg, *sandbox, os.Stderr)

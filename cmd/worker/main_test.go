@@ -169,6 +169,7 @@ func TestBadConfigExitsTwo(t *testing.T) {
 		{"KLICKTIPP_USERNAME=u", "KLICKTIPP_DEVELOPER_KEY=not-hex", "KLICKTIPP_CUSTOMER_KEY=c", "HTTP_ADDR=127.0.0.1:0"},
 		{"KLICKTIPP_USERNAME=u", "HTTP_ADDR=127.0.0.1:0"},
 		{"STREAM_REPLICAS=3", "HTTP_ADDR=127.0.0.1:0"},
+		{"WORKER_CPU_PROFILE=" + filepath.Join(t.TempDir(), "no-such-dir", "cpu.prof"), "HTTP_ADDR=127.0.0.1:0"},
 	} {
 		if code := run(nil, env); code != 2 {
 			t.Errorf("run(%v) = %d, want 2", env, code)

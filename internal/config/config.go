@@ -50,6 +50,10 @@ type Config struct {
 	// collector runs less often (GOGC up to 500, never below 100); 0 leaves
 	// the collector as Go sets it, as does a GOGC in the environment.
 	GCHeapTargetMB int `env:"WORKER_GC_HEAP_TARGET_MB" envDefault:"64"`
+	// CPUProfile, when set, is a file the worker writes a CPU profile of
+	// its whole run to (go tool pprof reads it), for finding where its time
+	// goes; empty: no profile.
+	CPUProfile string `env:"WORKER_CPU_PROFILE"`
 
 	// Lanes: per-API caps on jobs running at once (0 is WORKER_CONCURRENCY)
 	// and the slots only live jobs may take (at most WORKER_CONCURRENCY-1

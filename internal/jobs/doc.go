@@ -24,7 +24,7 @@
 // start for Config.Credentials, when a job for a new credential is moved,
 // or when a periodic scan (Config.LaneScan) finds one another replica made;
 // the scan also recreates a lane consumer deleted by hand. One fetcher per
-// lane keeps at most one message ready (with heartbeats). The scheduler
+// lane keeps one message ready and one behind it (with heartbeats). The scheduler
 // fills each free slot from the live lanes first, then the backfill lanes,
 // round robin within each, subject to Config.APIConcurrency (per-API caps)
 // and Config.LiveSlots (slots backfills may not take). With Config.Pace, a

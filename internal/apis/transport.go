@@ -217,8 +217,9 @@ func WaitHint(status int, h http.Header, now time.Time) time.Duration {
 }
 
 // NewRequest builds a request for op to url with in, when not nil, as its
-// JSON body (a RawJSON as it is, anything else through json.Marshal), and the headers every client sends (Accept and, with a body,
-// Content-Type: application/json; User-Agent crmsync-<API>/1). Callers add
+// JSON body (a RawJSON as it is, anything else through json.Marshal), and
+// the headers every client sends (Accept and, with a body, Content-Type:
+// application/json; User-Agent crmsync-<API>/1). Callers add
 // their auth headers. An encoding or URL error is an *Error of class
 // ErrValidation: retrying cannot help.
 func (t *Transport) NewRequest(ctx context.Context, op, method, url string, in any) (*http.Request, error) {

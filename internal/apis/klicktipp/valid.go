@@ -21,46 +21,59 @@ func validMembers(b []byte, visit func(key, value []byte)) bool {
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
+	end, ok := validObject(b, i, 0, visit)
+	return ok && jsonwalk.SkipSpace(b, end) == len(b)
+}
+
+// maxNesting is encoding/json's limit on nested arrays and objects.
+const maxNesting = 10000
+
+// validObject checks the object starting at b[i] == '{' and returns the
+// index after it, calling visit (when not nil) with each member's key token
+// and raw value.
+func validObject(b []byte, i, depth int, visit func(key, value []byte)) (int, bool) {
+	if depth >= maxNesting {
+		return i, false
+	}
 	i = jsonwalk.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
-		return jsonwalk.SkipSpace(b, i+1) == len(b)
+		return i + 1, true
 	}
 	for {
 		if i >= len(b) || b[i] != '"' {
-			return false
+			return i, false
 		}
 		kEnd, ok := validString(b, i)
 		if !ok {
-			return false
+			return kEnd, false
 		}
 		key := b[i:kEnd]
 		i = jsonwalk.SkipSpace(b, kEnd)
 		if i >= len(b) || b[i] != ':' {
-			return false
+			return i, false
 		}
 		vStart := jsonwalk.SkipSpace(b, i+1)
-		vEnd, ok := validValue(b, vStart, 1)
+		vEnd, ok := validValue(b, vStart, depth+1)
 		if !ok {
-			return false
+			return vEnd, false
 		}
-		visit(key, b[vStart:vEnd])
+		if visit != nil {
+			visit(key, b[vStart:vEnd])
+		}
 		i = jsonwalk.SkipSpace(b, vEnd)
 		if i >= len(b) {
-			return false
+			return i, false
 		}
 		switch b[i] {
 		case ',':
 			i = jsonwalk.SkipSpace(b, i+1)
 		case '}':
-			return jsonwalk.SkipSpace(b, i+1) == len(b)
+			return i + 1, true
 		default:
-			return false
+			return i, false
 		}
 	}
 }
-
-// maxNesting is encoding/json's limit on nested arrays and objects.
-const maxNesting = 10000
 
 // validValue checks the value starting at b[i] and returns the index after it.
 func validValue(b []byte, i, depth int) (int, bool) {
@@ -69,41 +82,7 @@ func validValue(b []byte, i, depth int) (int, bool) {
 	}
 	switch c := b[i]; {
 	case c == '{':
-		if depth >= maxNesting {
-			return i, false
-		}
-		i = jsonwalk.SkipSpace(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return i, false
-			}
-			var ok bool
-			if i, ok = validString(b, i); !ok {
-				return i, false
-			}
-			i = jsonwalk.SkipSpace(b, i)
-			if i >= len(b) || b[i] != ':' {
-				return i, false
-			}
-			if i, ok = validValue(b, jsonwalk.SkipSpace(b, i+1), depth+1); !ok {
-				return i, false
-			}
-			i = jsonwalk.SkipSpace(b, i)
-			if i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = jsonwalk.SkipSpace(b, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return i, false
-			}
-		}
+		return validObject(b, i, depth, nil)
 	case c == '[':
 		if depth >= maxNesting {
 			return i, false

@@ -49,35 +49,19 @@ type Subscriber struct {
 // the last wins. null leaves a zero Subscriber. Invalid JSON and a value of
 // the wrong kind for id, listid, email, status or tags are errors.
 func (s *Subscriber) UnmarshalJSON(b []byte) error {
-	if !validJSON(b) {
-		var raw map[string]json.RawMessage
-		return json.Unmarshal(b, &raw) // the syntax error, as encoding/json words it
-	}
-	return s.decode(b, true)
-}
-
-// decode is UnmarshalJSON on JSON already known to be valid: one pass over
-// the members, decoding only the keys a Subscriber holds, and the data
-// fields only when withFields is set (they can never make it fail).
-func (s *Subscriber) decode(b []byte, withFields bool) error {
-	b = bytes.TrimSpace(b)
-	if string(b) == "null" {
+	// One pass: the walk that checks the syntax collects the members.
+	c := members{withFields: true}
+	switch i := jsonwalk.SkipSpace(b, 0); {
+	case i < len(b) && b[i] == '{':
+		if validMembers(b, c.visit) {
+			return c.subscriber(s)
+		}
+	case i < len(b) && b[i] == 'n' && validJSON(b): // null
 		*s = Subscriber{}
 		return nil
 	}
-	if b[0] != '{' {
-		var raw map[string]json.RawMessage
-		return json.Unmarshal(b, &raw) // "cannot unmarshal ... into map"
-	}
-	c := members{withFields: withFields}
-	for m := jsonwalk.NewMembers(b); ; {
-		rawKey, v, ok := m.Next()
-		if !ok {
-			break
-		}
-		c.visit(rawKey, v)
-	}
-	return c.subscriber(s)
+	var raw map[string]json.RawMessage
+	return json.Unmarshal(b, &raw) // the syntax error, or "cannot unmarshal ... into map", as encoding/json words it
 }
 
 // members collects a subscriber object's members as they are walked: the

@@ -356,9 +356,13 @@ func (l *Limiter) leaseSizeLocked(now time.Time, backfill bool) int {
 		// next requests, not only with those waiting now.
 		demand = max(demand, int(l.liveRate*leaseTTL.Seconds()))
 	}
-	fleet := int((n + int64(l.burst)*int64(l.interval) - max(l.st.TAT, n)) / int64(l.interval))
-	local := int(l.bucket.TokensAt(now))
-	return max(1, min(demand, fleet, local, l.burst))
+	return max(1, min(demand, l.fleetTokensLocked(n), int(l.bucket.TokensAt(now)), l.burst))
+}
+
+// fleetTokensLocked returns the tokens the fleet bucket (the shared TAT)
+// holds at Unix nanosecond n. l.mu is held.
+func (l *Limiter) fleetTokensLocked(n int64) int {
+	return int((n + int64(l.burst)*int64(l.interval) - max(l.st.TAT, n)) / int64(l.interval))
 }
 
 // takenLocked records a grant in the local bucket and the budget gauge,
@@ -457,7 +461,7 @@ func (l *Limiter) Room() int {
 	n := now.UnixNano()
 	room := int(min(l.bucket.TokensAt(now), float64(l.burst)))
 	if shared {
-		room = min(room, int((n+int64(l.burst)*int64(l.interval)-max(l.st.TAT, n))/int64(l.interval)))
+		room = min(room, l.fleetTokensLocked(n))
 	}
 	if l.st.PaceReset > n {
 		room = min(room, 1)

@@ -241,7 +241,7 @@ func (l *Limiter) Wait(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-l.clock.After(g.at.Sub(g.now)):
+		case <-l.clock.Until(g.at):
 		case <-g.changed:
 		}
 	}

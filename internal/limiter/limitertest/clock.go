@@ -42,12 +42,24 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.untilLocked(c.now.Add(d))
+}
+
+// Until returns a channel that receives the fake time once Advance has moved
+// it to t or past; when t is not after now the channel is ready at once.
+func (c *Clock) Until(t time.Time) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.untilLocked(t)
+}
+
+func (c *Clock) untilLocked(at time.Time) <-chan time.Time {
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !at.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.timers = append(c.timers, timer{at: c.now.Add(d), ch: ch})
+	c.timers = append(c.timers, timer{at: at, ch: ch})
 	close(c.changed)
 	c.changed = make(chan struct{})
 	return ch

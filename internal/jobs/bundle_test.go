@@ -45,9 +45,11 @@ type bundle struct {
 	noFinished bool
 	done       chan error
 
-	// wrapLanes, when set, wraps the runner's lane consumers (jobs run
-	// from their lane, not from the intake consumer cons).
+	// wrapLanes, when set, wraps the runner's lane consumers.
 	wrapLanes func(jetstream.Consumer) jetstream.Consumer
+	// viaLanes makes every job run from its lane consumer, none straight
+	// from the intake consumer cons (MoveEveryJob).
+	viaLanes bool
 }
 
 type opts struct {
@@ -160,6 +162,9 @@ func (b *bundle) startWith(t testing.TB, router jobs.Router) {
 	}
 	if b.wrapLanes != nil {
 		jobs.WrapLaneConsumers(r, b.wrapLanes)
+	}
+	if b.viaLanes {
+		jobs.MoveEveryJob(r)
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	b.cancel, b.done = cancel, make(chan error, 1)

@@ -18,7 +18,9 @@
 // and publish time, and the runner presents a lane message as that intake
 // message, so job ids, dead letters, result ids and checkpoint keys are
 // what they were before lanes (and a job queued by an older worker resumes
-// from its checkpoint).
+// from its checkpoint). A job that finds a slot free (after the lanes'
+// waiting jobs) and its lane with nothing waiting is not moved: it starts
+// from its intake message at once, under the same rules (see offer).
 //
 // Each lane has a durable pull consumer (LaneConsumerConfig), created at
 // start for Config.Credentials, when a job for a new credential is moved,

@@ -12,6 +12,10 @@ import (
 // test's fault injection, such as lost acks). Call it before Run.
 func WrapLaneConsumers(r *Runner, f func(jetstream.Consumer) jetstream.Consumer) { r.wrapLane = f }
 
+// MoveEveryJob makes r move every job onto its lane, so it runs from its
+// lane consumer even when a slot is free. Call it before Run.
+func MoveEveryJob(r *Runner) { r.moveAll = true }
+
 // EnsureLocksTTL is EnsureLocks with entries living ttl, and locks that
 // wait at most wait (and refresh every wait/3).
 func EnsureLocksTTL(ctx context.Context, js jetstream.JetStream, ttl, wait time.Duration) (*Locks, error) {

@@ -40,12 +40,14 @@ func (s *scheduler) intake(ctx context.Context) {
 
 // move checks an intake message's envelope (DecodeHead: kind, target,
 // account; its items are decoded once, when the job runs) and publishes it
-// to its lane, acking it once the lane publish is confirmed. A message
-// whose envelope can never succeed (invalid, or for an account or API
-// without credentials) is dead-lettered from the intake as before lanes
-// existed; one whose items are invalid is dead-lettered from its lane. When the lane
-// publish fails the message is handed back and moved again later; the
-// lane message's Nats-Msg-Id keeps that from queueing the job twice.
+// to its lane, acking it once the lane publish is confirmed — unless a
+// slot is free and the lane idle, when the job starts at once from the
+// intake message (see offer). A message whose envelope can never succeed
+// (invalid, or for an account or API without credentials) is dead-lettered
+// from the intake as before lanes existed; one whose items are invalid is
+// dead-lettered when its job starts. When the lane publish fails the
+// message is handed back and moved again later; the lane message's
+// Nats-Msg-Id keeps that from queueing the job twice.
 func (s *scheduler) move(msg jetstream.Msg) {
 	r := s.r
 	meta, err := msg.Metadata()
@@ -68,11 +70,15 @@ func (s *scheduler) move(msg jetstream.Msg) {
 		return
 	}
 	l := laneOf(job, msg.Headers())
-	if _, err := s.lane(s.ctx, l); err != nil {
+	ln, err := s.lane(s.ctx, l)
+	if err != nil {
 		d := r.backoff(1)
 		log.Warn("cannot create the job's lane; handing it back", "lane", l.String(), "err", err, "retry_in", d)
 		_ = msg.NakWithDelay(d)
 		return
+	}
+	if s.offer(ln, msg) {
+		return // started from the intake: a free slot and an idle lane
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), natsTimeout)
 	_, err = r.js.PublishMsg(pctx, laneMessage(l, msg, meta, jobID(job, msg, meta.Sequence.Stream)))

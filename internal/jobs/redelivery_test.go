@@ -45,7 +45,8 @@ func (l *lossyLane) Fetch(n int, opts ...jetstream.FetchOpt) (jetstream.MessageB
 	return lb, nil
 }
 
-// wrap makes c lose the first ack of each message of cons (one lane).
+// wrap makes c lose the first ack of each message of cons (one lane, or
+// the intake).
 func (c *lossyConsumer) wrap(cons jetstream.Consumer) jetstream.Consumer {
 	return &lossyLane{Consumer: cons, c: c}
 }
@@ -98,6 +99,24 @@ func (m *lossyMsg) DoubleAck(ctx context.Context) error {
 	return m.Msg.DoubleAck(ctx)
 }
 
+// lossyRun makes b's runner lose the first ack of every job, of its lane
+// message when fromLane, else of its intake message (the job starts
+// straight from the intake onto the idle pool).
+func lossyRun(b *bundle, fromLane bool) *lossyConsumer {
+	lossy := &lossyConsumer{lost: map[uint64]bool{}}
+	if fromLane {
+		b.viaLanes, b.wrapLanes = true, lossy.wrap
+	} else {
+		b.cons = lossy.wrap(b.cons)
+	}
+	return lossy
+}
+
+var routes = []struct {
+	name     string
+	fromLane bool
+}{{"from its lane", true}, {"from the intake", false}}
+
 // A job delivered again after its result was published (its ack lost)
 // publishes no second result: the result's Nats-Msg-Id is derived from the
 // job ("result:<job id>:<stream seq>"), so the results stream drops the
@@ -105,25 +124,29 @@ func (m *lossyMsg) DoubleAck(ctx context.Context) error {
 // got that far, to test the broker's layer of dedupe on its own.
 func TestRedeliveredJobPublishesOneResult(t *testing.T) {
 	t.Parallel()
-	b := setup(t, opts{noFinished: true, cfg: jobs.Config{AckWait: time.Second}})
-	lossy := &lossyConsumer{lost: map[uint64]bool{}}
-	b.wrapLanes = lossy.wrap // the job runs from its lane
-	b.publish(t, "crmsync.jobs.contact.upsert", upsert("twice", "klipy", contacts("tw", 2)), "twice")
-	b.start(t)
-	awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
-	b.stop(t)
-	if n := b.kl.Count("PUT", "/people"); n != 4 {
-		t.Errorf("PUT /people %d times, want 4: the job ran twice (the redelivery the test needs)", n)
-	}
-	msgs := b.collect(t, jobs.ResultsStream, 1, 5*time.Second)
-	if n := b.count(t, jobs.ResultsStream); n != 1 {
-		t.Errorf("%d results for one job delivered twice, want 1", n)
-	}
-	if id, want := msgs[0].Headers().Get(jobs.HeaderMsgID), "result:twice:1"; id != want {
-		t.Errorf("result %s = %q, want %q", jobs.HeaderMsgID, id, want)
-	}
-	if id := msgs[0].Headers().Get(jobs.HeaderJobID); id != "twice" {
-		t.Errorf("result %s = %q", jobs.HeaderJobID, id)
+	for _, route := range routes {
+		t.Run(route.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, opts{noFinished: true, cfg: jobs.Config{AckWait: time.Second}})
+			lossy := lossyRun(b, route.fromLane)
+			b.publish(t, "crmsync.jobs.contact.upsert", upsert("twice", "klipy", contacts("tw", 2)), "twice")
+			b.start(t)
+			awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
+			b.stop(t)
+			if n := b.kl.Count("PUT", "/people"); n != 4 {
+				t.Errorf("PUT /people %d times, want 4: the job ran twice (the redelivery the test needs)", n)
+			}
+			msgs := b.collect(t, jobs.ResultsStream, 1, 5*time.Second)
+			if n := b.count(t, jobs.ResultsStream); n != 1 {
+				t.Errorf("%d results for one job delivered twice, want 1", n)
+			}
+			if id, want := msgs[0].Headers().Get(jobs.HeaderMsgID), "result:twice:1"; id != want {
+				t.Errorf("result %s = %q, want %q", jobs.HeaderMsgID, id, want)
+			}
+			if id := msgs[0].Headers().Get(jobs.HeaderJobID); id != "twice" {
+				t.Errorf("result %s = %q", jobs.HeaderJobID, id)
+			}
+		})
 	}
 }
 
@@ -131,17 +154,21 @@ func TestRedeliveredJobPublishesOneResult(t *testing.T) {
 // job again: no API call, no second result.
 func TestRedeliveredFinishedJobIsNotRunAgain(t *testing.T) {
 	t.Parallel()
-	b := setup(t, opts{cfg: jobs.Config{AckWait: time.Second}})
-	lossy := &lossyConsumer{lost: map[uint64]bool{}}
-	b.wrapLanes = lossy.wrap // the job runs from its lane
-	b.publish(t, "crmsync.jobs.contact.upsert", upsert("once", "klipy", contacts("on", 2)), "once")
-	b.start(t)
-	awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
-	b.stop(t)
-	if n := b.kl.Count("PUT", "/people"); n != 2 {
-		t.Errorf("PUT /people %d times, want 2: the finished job ran again on its redelivery", n)
-	}
-	if n := b.count(t, jobs.ResultsStream); n != 1 {
-		t.Errorf("%d results, want 1", n)
+	for _, route := range routes {
+		t.Run(route.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, opts{cfg: jobs.Config{AckWait: time.Second}})
+			lossy := lossyRun(b, route.fromLane)
+			b.publish(t, "crmsync.jobs.contact.upsert", upsert("once", "klipy", contacts("on", 2)), "once")
+			b.start(t)
+			awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
+			b.stop(t)
+			if n := b.kl.Count("PUT", "/people"); n != 2 {
+				t.Errorf("PUT /people %d times, want 2: the finished job ran again on its redelivery", n)
+			}
+			if n := b.count(t, jobs.ResultsStream); n != 1 {
+				t.Errorf("%d results, want 1", n)
+			}
+		})
 	}
 }

@@ -111,11 +111,15 @@ func (c Config) withDefaults() Config {
 const natsTimeout = 5 * time.Second
 
 // Runner moves jobs from the intake consumer onto their lanes, and runs
-// them from the lanes. Create it with NewRunner; Run may be called once.
+// them from the lanes (or, onto a free slot of an idle lane, straight from
+// the intake). Create it with NewRunner; Run may be called once.
 type Runner struct {
 	// wrapLane, when set (tests: export_test.go), wraps every lane
 	// consumer the runner binds.
 	wrapLane func(jetstream.Consumer) jetstream.Consumer
+	// moveAll (tests) moves every job onto its lane: none starts from the
+	// intake.
+	moveAll bool
 
 	js     jetstream.JetStream
 	cons   jetstream.Consumer

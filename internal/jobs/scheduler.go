@@ -117,6 +117,7 @@ type scheduler struct {
 
 	notify chan struct{}      // cap 1: a head arrived or a lane was added
 	direct chan jetstream.Msg // intake messages to run as they are (see overflow)
+	offers chan offer         // intake messages that may start at once (see offer)
 	done   chan *run          // a job ended
 
 	// Owned by the loop.
@@ -132,8 +133,9 @@ type scheduler struct {
 func newScheduler(r *Runner, ctx, jobCtx context.Context) *scheduler {
 	return &scheduler{
 		r: r, ctx: ctx, jobCtx: jobCtx, intakeCfg: r.cons.CachedInfo().Config,
-		lanes: map[Lane]*lane{}, notify: make(chan struct{}, 1), direct: make(chan jetstream.Msg), done: make(chan *run, r.cfg.Concurrency),
-		n: r.cfg.Concurrency, liveSlots: r.cfg.LiveSlots, perAPI: map[string]int{},
+		lanes: map[Lane]*lane{}, notify: make(chan struct{}, 1), direct: make(chan jetstream.Msg), offers: make(chan offer),
+		done: make(chan *run, r.cfg.Concurrency),
+		n:    r.cfg.Concurrency, liveSlots: r.cfg.LiveSlots, perAPI: map[string]int{},
 	}
 }
 
@@ -319,6 +321,8 @@ func (s *scheduler) loop(ctx context.Context) {
 		case <-s.notify:
 		case r := <-s.done:
 			s.ended(r)
+		case o := <-s.offers:
+			o.taken <- s.take(o.l, o.msg)
 		case <-tick.C:
 			now := time.Now()
 			s.observe(now)
@@ -525,9 +529,12 @@ func (s *scheduler) apiLimit(api string) int {
 
 // may reports whether l may start its head now.
 func (s *scheduler) may(l *lane, now time.Time) bool {
-	if !l.hasHead() {
-		return false
-	}
+	return l.hasHead() && s.allowed(l, now)
+}
+
+// allowed reports whether l's credential and API may start a job of l now:
+// the API's cap, the credential's pacing, and the ramp.
+func (s *scheduler) allowed(l *lane, now time.Time) bool {
 	if s.perAPI[l.API] >= s.apiLimit(l.API) {
 		return false
 	}

@@ -32,6 +32,8 @@ type csvReader struct {
 	fields []string // the row's fields (reused)
 	quoted *bufio.Reader
 	src    bytes.Reader
+
+	ahead *readAhead // rows read on a goroutine of their own (readAhead); nil: Next reads
 }
 
 // NewCSVReader reads CSV from r: the first row names the columns (one must
@@ -81,9 +83,26 @@ func newCSVReader(r io.Reader, spec Spec, limit int) (*csvReader, error) {
 func (c *csvReader) Header() []string { return c.header }
 
 func (c *csvReader) Next() (Item, error) {
-	rec, re, err := c.record(len(c.header))
+	if c.ahead != nil {
+		return c.ahead.next(c)
+	}
+	rec, line, re, err := c.row()
 	if err != nil {
 		return Item{}, err
+	}
+	if re != nil {
+		return Item{}, re
+	}
+	return c.item(rec, line)
+}
+
+// row reads the next row: its fields (valid until the next call) and
+// first line, or a bad row (a broken or too long one, or a field that is
+// not UTF-8), or io.EOF or an *InputError.
+func (c *csvReader) row() ([]string, int64, *RowError, error) {
+	rec, re, err := c.record(len(c.header))
+	if err != nil {
+		return nil, 0, nil, err
 	}
 	if re != nil {
 		if re.Reason == tooLong {
@@ -92,14 +111,19 @@ func (c *csvReader) Next() (Item, error) {
 				re.Reason += fmt.Sprintf(" (lines %d-%d)", re.Line, c.lastLine)
 			}
 		}
-		return Item{}, re
+		return nil, 0, re, nil
 	}
-	line := c.first
 	for i, f := range rec {
 		if !utf8.ValidString(f) {
-			return Item{}, &RowError{Line: line, Reason: fmt.Sprintf("column %q is not valid UTF-8", c.header[i]), Fields: slices.Clone(rec)}
+			return nil, 0, &RowError{Line: c.first, Reason: fmt.Sprintf("column %q is not valid UTF-8", c.header[i]), Fields: slices.Clone(rec)}, nil
 		}
 	}
+	return rec, c.first, nil, nil
+}
+
+// item encodes the fields of the row starting at line, or says why it is
+// a bad row.
+func (c *csvReader) item(rec []string, line int64) (Item, error) {
 	b, why := c.enc.encode(rec)
 	if why != "" {
 		return Item{}, &RowError{Line: line, Reason: why, Fields: slices.Clone(rec)}

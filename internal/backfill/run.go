@@ -416,7 +416,12 @@ func (in *input) open(spec Spec) (Reader, *Counter, io.Closer, []string, error) 
 			zc.Close()
 			return nil, nil, nil, nil, fmt.Errorf("%s: %w", in.name, err)
 		}
-		return cr, cnt, zc, cr.(*csvReader).Header(), nil
+		c := cr.(*csvReader)
+		if in.file != nil {
+			// A file cannot block a read, so the read-ahead always stops.
+			zc = readAheadCloser{stop: c.readAhead(), Closer: zc}
+		}
+		return c, cnt, zc, c.Header(), nil
 	case JSONL:
 		return NewJSONLReader(r, spec), cnt, zc, nil, nil
 	default:

@@ -57,6 +57,9 @@ func (b *bench) write(out, args string, took time.Duration) error {
 	fmt.Fprintf(&sb, "# crmsync benchmark results\n\n")
 	fmt.Fprintf(&sb, "`%s` on %d cores, %s, %s (took %s). Each figure is the median of %d interleaved repetitions",
 		cmd, runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second), b.reps)
+	if n := b.shortRuns(); n != b.reps {
+		fmt.Fprintf(&sb, " (%d of B4 ClickyID, whose runs last about a second)", n)
+	}
 	if b.scale != 1 {
 		fmt.Fprintf(&sb, " at %.0f%% of the full sizes", b.scale*100)
 	}

@@ -32,8 +32,27 @@ func (b *bench) logf(format string, a ...any) {
 // sides runs each named side once per repetition, rotating the order so
 // that no side always runs first, and returns each side's results.
 func sides[T any](b *bench, names []string, run func(name string) (T, error)) (map[string][]T, error) {
+	return sidesN(b, b.reps, names, run)
+}
+
+// shortReps is the repetitions a full run takes of a measurement whose
+// runs last about a second (B4 ClickyID): on this shared machine one such
+// run varies by ±15%, as much as the margins, so the median takes more.
+const shortReps = 7
+
+// shortRuns is how many repetitions a sub-second measurement takes:
+// shortReps in a full run (or -reps, if more), -reps with -quick.
+func (b *bench) shortRuns() int {
+	if b.scale != 1 {
+		return b.reps
+	}
+	return max(b.reps, shortReps)
+}
+
+// sidesN is sides with n repetitions.
+func sidesN[T any](b *bench, n int, names []string, run func(name string) (T, error)) (map[string][]T, error) {
 	out := map[string][]T{}
-	for r := 0; r < b.reps; r++ {
+	for r := 0; r < n; r++ {
 		for i := range names {
 			name := names[(i+r)%len(names)]
 			v, err := run(name)
@@ -155,7 +174,7 @@ func (b *bench) latencyUpserts(ctx context.Context) error {
 func (b *bench) validations(ctx context.Context) error {
 	s := spec{Prefix: "b4", API: "clickyid", Jobs: b.n(100), Per: 1000}
 	fmt.Printf("B4: %d ClickyID validations (%d jobs x %d), zero latency, unlimited, 8 slots\n", s.items(), s.Jobs, s.Per)
-	res, err := sides(b, []string{"crmsync", "peer", "bare"}, func(side string) (throughput, error) {
+	res, err := sidesN(b, b.shortRuns(), []string{"crmsync", "peer", "bare"}, func(side string) (throughput, error) {
 		t, err := b.throughputRun(ctx, side, s, 8, worldConfig{})
 		if err == nil {
 			b.logf("%-8s %8.0f emails/s  %6.3f ms CPU/call  (%d calls)", side, t.itemsPerSec(), ms(t.cpuPerCall()), t.calls)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -156,12 +158,12 @@ func (r *results) until(ctx context.Context, want func(map[string]result) bool) 
 			return time.Now(), err
 		}
 		for m := range batch.Messages() {
-			var res result
-			if err := json.Unmarshal(m.Data(), &res); err != nil {
-				return time.Now(), fmt.Errorf("result: %w", err)
-			}
-			if res.Part > 1 {
+			if p := m.Headers().Get("Crmsync-Result-Part"); p != "" && !strings.HasPrefix(p, "1/") {
 				continue // a later part of a split result: the first carries the counts
+			}
+			res, err := readHead(m.Data())
+			if err != nil {
+				return time.Now(), fmt.Errorf("result: %w", err)
 			}
 			if _, dup := r.seen[res.ID]; !dup {
 				r.seen[res.ID] = res
@@ -175,6 +177,50 @@ func (r *results) until(ctx context.Context, want func(map[string]result) bool) 
 		}
 	}
 	return met, nil
+}
+
+// readHead reads the fields of result from a result's JSON, stopping once
+// it has them: crmsync's results carry every item after the counts (100 KB
+// for a B4 ClickyID job), and decoding all of them here would take the
+// shared cores from the side being measured (about 90 ms of a 0.8 s B4
+// run, profiled), where the peer's results hold the counts alone.
+func readHead(data []byte) (result, error) {
+	var res result
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return res, fmt.Errorf("not a JSON object (%v)", err)
+	}
+	const want = 5 // id, status, started, finished, counts
+	for have := 0; have < want && dec.More(); {
+		t, err := dec.Token()
+		if err != nil {
+			return res, err
+		}
+		var dst any
+		switch t {
+		case "id":
+			dst = &res.ID
+		case "status":
+			dst = &res.Status
+		case "started":
+			dst = &res.Started
+		case "finished":
+			dst = &res.Finished
+		case "counts":
+			dst = &res.Counts
+		case "part": // the peer's never has one; crmsync's comes after its items
+			dst = &res.Part
+			have--
+		default:
+			dst = new(json.RawMessage)
+			have-- // not one of them
+		}
+		if err := dec.Decode(dst); err != nil {
+			return res, fmt.Errorf("field %v: %w", t, err)
+		}
+		have++
+	}
+	return res, nil
 }
 
 // all reports whether every job of s has a result.

@@ -77,7 +77,10 @@ func (s *scheduler) move(msg jetstream.Msg) {
 		_ = msg.NakWithDelay(d)
 		return
 	}
-	if s.offer(ln, msg) {
+	// Only a first delivery may start here: a redelivered intake message
+	// may have been moved before (its ack lost) and be running from its
+	// lane now; moving it again is deduplicated.
+	if meta.NumDelivered == 1 && s.offer(ln, msg) {
 		return // started from the intake: a free slot and an idle lane
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), natsTimeout)

@@ -14,8 +14,8 @@ type offer struct {
 	taken chan bool
 }
 
-// offer asks the scheduler to start intake message msg of lane l now, as
-// if it had come off the lane: it does when a slot is free that the lanes'
+// offer asks the scheduler to start intake message msg of lane l (a first
+// delivery) now, as if it had come off the lane: it does when a slot is free that the lanes'
 // heads do not take first, l has no job waiting (so the job overtakes
 // none of its lane's), and l may start a job (the API's cap, the
 // credential's pacing and ramp, the slots kept for live jobs). The job then

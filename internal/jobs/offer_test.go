@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -55,4 +56,52 @@ func laneCounts(info *jetstream.ConsumerInfo) string {
 		return "no consumer"
 	}
 	return fmt.Sprintf("%d delivered, %d pending", info.Delivered.Consumer, info.NumPending)
+}
+
+// An intake message delivered again after it was moved (its ack lost)
+// does not start its job from the intake while the job runs from its
+// lane, even with a slot free: the move is repeated, the lane publish is
+// deduplicated, and the job runs once.
+func TestRedeliveredIntakeMessageDoesNotStartTwice(t *testing.T) {
+	t.Parallel()
+	b := setup(t, opts{cfg: jobs.Config{Concurrency: 2, LiveSlots: -1, AckWait: time.Second}})
+	// Only the third intake message (job "moved") loses its ack.
+	lossy := &lossyConsumer{lost: map[uint64]bool{1: true, 2: true}}
+	b.cons = lossy.wrap(b.cons)
+	rc := newRecorder()
+	gates := map[string]chan struct{}{"blocker-a": make(chan struct{}), "blocker-b": make(chan struct{}), "moved": make(chan struct{})}
+	rc.gate = func(j *jobs.Job) <-chan struct{} { return gates[j.ID] }
+	b.startWith(t, rc)
+	for _, id := range []string{"blocker-a", "blocker-b"} {
+		b.publishP(t, upsert(id, "klipy", contacts(id+"-", 1)), "")
+		rc.awaitStart(t, id, 20*time.Second)
+	}
+	b.publishP(t, upsert("moved", "klipy", contacts("moved-", 1)), "") // both slots busy: moved
+	awaitCond(t, 20*time.Second, func() bool { return lossy.losses() == 3 })
+	close(gates["blocker-a"])
+	rc.awaitStart(t, "moved", 20*time.Second) // from its lane
+	close(gates["blocker-b"])                 // a slot free when the intake message comes back
+	starts := func() int {
+		n := 0
+		for _, id := range rc.order() {
+			if id == "moved" {
+				n++
+			}
+		}
+		return n
+	}
+	// The intake message comes back after the ack wait: acked, or (wrong)
+	// started a second time.
+	awaitCond(t, 20*time.Second, func() bool {
+		info, err := b.cons.Info(context.Background())
+		return starts() > 1 || err == nil && info.Delivered.Consumer >= 4 && info.NumAckPending == 0
+	})
+	if n := starts(); n != 1 {
+		t.Fatalf("job started %d times (%v), want once: its redelivered intake message started it beside its lane's run", n, rc.order())
+	}
+	close(gates["moved"])
+	b.results(t, 3, 30*time.Second)
+	if n := starts(); n != 1 {
+		t.Errorf("job started %d times (%v), want once", n, rc.order())
+	}
 }

@@ -121,7 +121,8 @@ const sidesText = `
   fresh JetStream server that runs, with the project's fake APIs, in the bench process on loopback. Jobs are published to the intake subjects with ` + "`Nats-Msg-Id`" + ` (B1–B4 as live jobs, so
   every slot may take them; B5's backfill with ` + "`Crmsync-Priority: backfill`" + `). The worker runs with
   its defaults (so ` + "`WORKER_GC_HEAP_TARGET_MB=64`" + `) but for the rates: it checks each job's envelope at the
-  intake, moves it onto its lane, looks it up in the finished-job bucket, decodes and checks its items,
+  intake, moves it onto its lane (or, onto a free slot of an idle lane, starts it straight from the intake),
+  looks it up in the finished-job bucket, decodes and checks its items,
   checkpoints long ones, resolves tags, logs in and out once per KlickTipp job (session mode), waits on its
   shared rate limiter (KV-backed), publishes one result per job with every item, records the job as
   finished and acks it.
@@ -145,7 +146,11 @@ const sidesText = `
 
 - CPU per call is the side's process CPU time (user + system, from /proc) between the first publish and
   the last result, divided by the API requests the fakes received; the fakes and the broker run in the
-  bench process and are not counted for either side.
+  bench process and are not counted for either side. Both share the machine's two cores with them, so
+  work the broker does for a side (crmsync stores each job twice when it queues on a lane, and results
+  with every item) slows that side's API calls.
+- The bench reads every result to time the last one; it decodes only a result's head (id, status, times,
+  counts), so crmsync's per-item results cost the shared cores no more to read than the peer's counts.
 - B3's utilisation counts the successful bulk calls in every window from the first to the one before the
   last (the last runs out of backlog), against 20 per window; a request sent into a window that had
   already answered 429 is "sent while blocked".

@@ -15,7 +15,7 @@ const readAheadRows = 512
 // encoded, one waiting between them.
 const readAheadBatches = 3
 
-// errReadAheadStopped is what Next returns after Stop, if called again.
+// errReadAheadStopped is what Next returns when called after stop.
 var errReadAheadStopped = errors.New("reader closed")
 
 // readAhead reads a CSV reader's rows on a goroutine of its own, up to two

@@ -99,17 +99,26 @@ func (m *lossyMsg) DoubleAck(ctx context.Context) error {
 	return m.Msg.DoubleAck(ctx)
 }
 
-// lossyRun makes b's runner lose the first ack of every job, of its lane
-// message when fromLane, else of its intake message (the job starts
-// straight from the intake onto the idle pool).
-func lossyRun(b *bundle, fromLane bool) *lossyConsumer {
+// runLosingFirstAck runs job id (2 Klipy contacts) on a fresh bundle whose
+// runner loses its first ack, of its lane message when fromLane, else of
+// its intake message (the job starts straight from the intake onto the
+// idle pool), until the redelivery has been acked; then it stops the
+// runner.
+func runLosingFirstAck(t *testing.T, o opts, fromLane bool, id string) *bundle {
+	t.Helper()
+	o.cfg.AckWait = time.Second
+	b := setup(t, o)
 	lossy := &lossyConsumer{lost: map[uint64]bool{}}
 	if fromLane {
 		b.viaLanes, b.wrapLanes = true, lossy.wrap
 	} else {
 		b.cons = lossy.wrap(b.cons)
 	}
-	return lossy
+	b.publish(t, "crmsync.jobs.contact.upsert", upsert(id, "klipy", contacts(id+"-", 2)), id)
+	b.start(t)
+	awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
+	b.stop(t)
+	return b
 }
 
 var routes = []struct {
@@ -127,12 +136,7 @@ func TestRedeliveredJobPublishesOneResult(t *testing.T) {
 	for _, route := range routes {
 		t.Run(route.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, opts{noFinished: true, cfg: jobs.Config{AckWait: time.Second}})
-			lossy := lossyRun(b, route.fromLane)
-			b.publish(t, "crmsync.jobs.contact.upsert", upsert("twice", "klipy", contacts("tw", 2)), "twice")
-			b.start(t)
-			awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
-			b.stop(t)
+			b := runLosingFirstAck(t, opts{noFinished: true}, route.fromLane, "twice")
 			if n := b.kl.Count("PUT", "/people"); n != 4 {
 				t.Errorf("PUT /people %d times, want 4: the job ran twice (the redelivery the test needs)", n)
 			}
@@ -157,12 +161,7 @@ func TestRedeliveredFinishedJobIsNotRunAgain(t *testing.T) {
 	for _, route := range routes {
 		t.Run(route.name, func(t *testing.T) {
 			t.Parallel()
-			b := setup(t, opts{cfg: jobs.Config{AckWait: time.Second}})
-			lossy := lossyRun(b, route.fromLane)
-			b.publish(t, "crmsync.jobs.contact.upsert", upsert("once", "klipy", contacts("on", 2)), "once")
-			b.start(t)
-			awaitCond(t, 15*time.Second, func() bool { return lossy.losses() == 1 && b.count(t, jobs.JobsStream) == 0 })
-			b.stop(t)
+			b := runLosingFirstAck(t, opts{}, route.fromLane, "once")
 			if n := b.kl.Count("PUT", "/people"); n != 2 {
 				t.Errorf("PUT /people %d times, want 2: the finished job ran again on its redelivery", n)
 			}

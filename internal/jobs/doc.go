@@ -14,11 +14,11 @@
 // message has HeaderPriority: PriorityBackfill), acking the intake message
 // once the lane publish is confirmed. The lane message's Nats-Msg-Id is
 // derived from the intake sequence, so a move repeated after a crash is
-// deduplicated; its headers carry the intake subject, sequence, Nats-Msg-Id
-// and publish time, and the runner presents a lane message as that intake
-// message, so job ids, dead letters, result ids and checkpoint keys are
-// what they were before lanes (and a job queued by an older worker resumes
-// from its checkpoint). A job that finds a slot free (after the lanes'
+// deduplicated; its headers carry the intake subject, sequence,
+// Nats-Msg-Id, publish time and deliveries so far, and the runner presents
+// a lane message as that intake message, so job ids, dead letters, result
+// ids, checkpoint keys and delivery counts are what they were before lanes
+// (and a job queued by an older worker resumes from its checkpoint). A job that finds a slot free (after the lanes'
 // waiting jobs) and its lane with nothing waiting is not moved: it starts
 // from its intake message at once, under the same rules (see offer).
 //

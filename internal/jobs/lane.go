@@ -35,6 +35,11 @@ const (
 	// headerJobID is the job's id as the intake found it, so a lane's
 	// fetcher can look up whether it already finished before it runs.
 	headerJobID = "Crmsync-Intake-Job-Id"
+	// headerIntakeDeliveries is how often the intake message had been
+	// delivered when it was moved: above 1 when its job ran from the
+	// intake before (and was handed back, checkpointed), so the lane's
+	// first delivery is not taken for the job's first.
+	headerIntakeDeliveries = "Crmsync-Intake-Deliveries"
 )
 
 // The APIs a lane belongs to.
@@ -179,7 +184,7 @@ func asIntake(m jetstream.Msg) jetstream.Msg {
 	orig := nats.Header{}
 	for k, v := range h {
 		switch k {
-		case headerIntakeSubject, headerIntakeSeq, headerIntakeMsgID, headerPublished, headerJobID, HeaderMsgID:
+		case headerIntakeSubject, headerIntakeSeq, headerIntakeMsgID, headerPublished, headerJobID, headerIntakeDeliveries, HeaderMsgID:
 			continue
 		}
 		orig[k] = v
@@ -189,6 +194,9 @@ func asIntake(m jetstream.Msg) jetstream.Msg {
 	}
 	md := *meta
 	md.Sequence.Stream = seq
+	if d, err := strconv.ParseUint(h.Get(headerIntakeDeliveries), 10, 64); err == nil && d > 1 {
+		md.NumDelivered += d - 1 // its deliveries from the intake come first
+	}
 	if t, err := time.Parse(time.RFC3339Nano, h.Get(headerPublished)); err == nil {
 		md.Timestamp = t
 	}
@@ -220,6 +228,7 @@ func laneMessage(lane Lane, msg jetstream.Msg, meta *jetstream.MsgMetadata, jobI
 	}
 	h.Set(headerPublished, meta.Timestamp.UTC().Format(time.RFC3339Nano))
 	h.Set(headerJobID, jobID)
+	h.Set(headerIntakeDeliveries, strconv.FormatUint(meta.NumDelivered, 10))
 	h.Set(HeaderMsgID, "lane:"+seq)
 	return &nats.Msg{Subject: lane.Subject(), Header: h, Data: msg.Data()}
 }

@@ -58,14 +58,8 @@ func (r *Result) appendHead(dst []byte) ([]byte, error) {
 	dst = jsonstr.Append(dst, r.ID)
 	dst = append(dst, `,"kind":`...)
 	dst = jsonstr.Append(dst, string(r.Kind))
-	if r.Target != "" {
-		dst = append(dst, `,"target":`...)
-		dst = jsonstr.Append(dst, r.Target)
-	}
-	if r.Account != "" {
-		dst = append(dst, `,"account":`...)
-		dst = jsonstr.Append(dst, r.Account)
-	}
+	dst = appendOmitEmpty(dst, `,"target":`, r.Target)
+	dst = appendOmitEmpty(dst, `,"account":`, r.Account)
 	dst = append(dst, `,"status":`...)
 	dst = jsonstr.Append(dst, r.Status)
 	dst = append(dst, `,"attempt":`...)
@@ -91,10 +85,7 @@ func (r *Result) appendHead(dst []byte) ([]byte, error) {
 // appendTail appends r's fields after the items, with part and parts for
 // Part and Parts, and the closing brace.
 func (r *Result) appendTail(dst []byte, part, parts int) []byte {
-	if r.Error != "" {
-		dst = append(dst, `,"error":`...)
-		dst = jsonstr.Append(dst, r.Error)
-	}
+	dst = appendOmitEmpty(dst, `,"error":`, r.Error)
 	if r.DeadLettered {
 		dst = append(dst, `,"deadLettered":true`...)
 	}
@@ -109,6 +100,15 @@ func (r *Result) appendTail(dst []byte, part, parts int) []byte {
 	return append(dst, '}')
 }
 
+// appendOmitEmpty appends key (`,"name":`) and s as a JSON string, unless
+// s is empty: a string field tagged omitempty, as json.Marshal writes it.
+func appendOmitEmpty(dst []byte, key, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	return jsonstr.Append(append(dst, key...), s)
+}
+
 // appendJSON appends it as json.Marshal(it) encodes it.
 func (it *ItemResult) appendJSON(dst []byte) []byte {
 	dst = append(dst, `{"email":`...)
@@ -118,18 +118,9 @@ func (it *ItemResult) appendJSON(dst []byte) []byte {
 	} else {
 		dst = append(dst, `,"ok":false`...)
 	}
-	if it.Error != "" {
-		dst = append(dst, `,"error":`...)
-		dst = jsonstr.Append(dst, it.Error)
-	}
-	if it.SubscriberID != "" {
-		dst = append(dst, `,"subscriberId":`...)
-		dst = jsonstr.Append(dst, it.SubscriberID)
-	}
-	if it.PersonID != "" {
-		dst = append(dst, `,"personId":`...)
-		dst = jsonstr.Append(dst, it.PersonID)
-	}
+	dst = appendOmitEmpty(dst, `,"error":`, it.Error)
+	dst = appendOmitEmpty(dst, `,"subscriberId":`, it.SubscriberID)
+	dst = appendOmitEmpty(dst, `,"personId":`, it.PersonID)
 	if it.IsValid != nil {
 		if *it.IsValid {
 			dst = append(dst, `,"isValid":true`...)
@@ -137,18 +128,9 @@ func (it *ItemResult) appendJSON(dst []byte) []byte {
 			dst = append(dst, `,"isValid":false`...)
 		}
 	}
-	if it.Reason != "" {
-		dst = append(dst, `,"reason":`...)
-		dst = jsonstr.Append(dst, it.Reason)
-	}
-	if it.MatchedDomain != "" {
-		dst = append(dst, `,"matchedDomain":`...)
-		dst = jsonstr.Append(dst, it.MatchedDomain)
-	}
-	if it.TargetGroup != "" {
-		dst = append(dst, `,"targetGroup":`...)
-		dst = jsonstr.Append(dst, it.TargetGroup)
-	}
+	dst = appendOmitEmpty(dst, `,"reason":`, it.Reason)
+	dst = appendOmitEmpty(dst, `,"matchedDomain":`, it.MatchedDomain)
+	dst = appendOmitEmpty(dst, `,"targetGroup":`, it.TargetGroup)
 	return append(dst, '}')
 }
 
@@ -166,10 +148,7 @@ func (cp *checkpoint) appendJSON(dst []byte) ([]byte, error) {
 	if !ok {
 		return dst, errTimeJSON
 	}
-	if cp.LastError != "" {
-		dst = append(dst, `,"lastError":`...)
-		dst = jsonstr.Append(dst, cp.LastError)
-	}
+	dst = appendOmitEmpty(dst, `,"lastError":`, cp.LastError)
 	if len(cp.Items) > 0 {
 		keys := make([]decimalKey, 0, len(cp.Items))
 		for k := range cp.Items {

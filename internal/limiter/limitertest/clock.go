@@ -1,5 +1,5 @@
 // Package limitertest provides a fake clock for tests of code that uses
-// internal/limiter (or any code that takes a Now/After clock).
+// internal/limiter (or any code that takes a Now/Until clock).
 package limitertest
 
 import (
@@ -10,7 +10,7 @@ import (
 )
 
 // Clock is a fake clock: time stands still until Advance moves it, and
-// Advance fires every After channel that has come due. The zero value is not
+// Advance fires every Until channel that has come due. The zero value is not
 // usable; call NewClock. It is safe for concurrent use and satisfies
 // limiter.Clock.
 type Clock struct {
@@ -37,29 +37,17 @@ func (c *Clock) Now() time.Time {
 	return c.now
 }
 
-// After returns a channel that receives the fake time once Advance has moved
-// it d past now; when d <= 0 the channel is ready at once.
-func (c *Clock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.untilLocked(c.now.Add(d))
-}
-
 // Until returns a channel that receives the fake time once Advance has moved
 // it to t or past; when t is not after now the channel is ready at once.
 func (c *Clock) Until(t time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.untilLocked(t)
-}
-
-func (c *Clock) untilLocked(at time.Time) <-chan time.Time {
 	ch := make(chan time.Time, 1)
-	if !at.After(c.now) {
+	if !t.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.timers = append(c.timers, timer{at: at, ch: ch})
+	c.timers = append(c.timers, timer{at: t, ch: ch})
 	close(c.changed)
 	c.changed = make(chan struct{})
 	return ch

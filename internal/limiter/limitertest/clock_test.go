@@ -16,11 +16,11 @@ func TestClock(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	c := limitertest.NewClock(t0)
 	select {
-	case <-c.After(0):
+	case <-c.Until(t0):
 	default:
-		t.Fatal("After(0) not ready at once")
+		t.Fatal("Until(now) not ready at once")
 	}
-	late, early := c.After(2*time.Second), c.After(time.Second)
+	late, early := c.Until(t0.Add(2*time.Second)), c.Until(t0.Add(time.Second))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := c.AwaitPending(ctx, 2); err != nil || c.Pending() != 2 {
